@@ -1,0 +1,361 @@
+//! [`WorkflowContext`]: what one workflow run carries from step to step.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry::KeyValue;
+
+use crate::telemetry::TelemetryRef;
+use crate::Telemetry;
+
+/// Identity of the run, stored once in the OpenTelemetry context of the
+/// run's root span so log formatters can find the correlation id of the
+/// current step (see [`current_correlation_id`]).
+#[derive(Debug, Clone)]
+pub struct RunIdentity {
+    /// The run's correlation id.
+    pub correlation_id: Arc<str>,
+    /// The workflow id, if one was given.
+    pub workflow_id: Option<Arc<str>>,
+}
+
+/// The correlation id of the workflow step running on this thread, read from
+/// the current OpenTelemetry context. `None` outside a traced workflow run.
+pub fn current_correlation_id() -> Option<Arc<str>> {
+    opentelemetry::Context::map_current(|cx| {
+        cx.get::<RunIdentity>().map(|r| r.correlation_id.clone())
+    })
+}
+
+#[derive(Debug)]
+struct Run {
+    correlation_id: Arc<str>,
+    workflow_id: Option<Arc<str>>,
+    session_id: Option<Arc<str>>,
+    data: Mutex<serde_json::Map<String, serde_json::Value>>,
+    baggage: BTreeMap<String, String>,
+    tags: BTreeMap<String, String>,
+    started_at: SystemTime,
+    started: Instant,
+    checkpoints: Mutex<Vec<(String, Duration)>>,
+}
+
+impl Clone for Run {
+    fn clone(&self) -> Self {
+        Run {
+            correlation_id: self.correlation_id.clone(),
+            workflow_id: self.workflow_id.clone(),
+            session_id: self.session_id.clone(),
+            data: Mutex::new(lock(&self.data).clone()),
+            baggage: self.baggage.clone(),
+            tags: self.tags.clone(),
+            started_at: self.started_at,
+            started: self.started,
+            checkpoints: Mutex::new(lock(&self.checkpoints).clone()),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic in another step must not take the context down with it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What a workflow run carries from step to step.
+///
+/// Cheap to clone (one `Arc` plus the OpenTelemetry context). Build one per
+/// run with [`WorkflowContext::new`] and the `with_*` methods, then pass it to
+/// [`Workflow::run`](crate::Workflow::run) or
+/// [`PrimitiveExt::run`](crate::PrimitiveExt::run). Inside a step, the
+/// context you receive carries that step's span: child steps become its
+/// children, and [`WorkflowContext::set_attribute`] annotates it.
+///
+/// ```
+/// use primitives_core::WorkflowContext;
+/// let ctx = WorkflowContext::new()
+///     .with_correlation_id("req-123")
+///     .with_workflow_id("onboarding")
+///     .with_data("user_tier", "premium")
+///     .with_baggage("tenant", "acme");
+/// assert_eq!(ctx.correlation_id(), "req-123");
+/// assert_eq!(ctx.data("user_tier").unwrap(), "premium");
+/// ```
+#[derive(Clone)]
+pub struct WorkflowContext {
+    run: Arc<Run>,
+    pub(crate) otel: Option<opentelemetry::Context>,
+    pub(crate) telemetry: Option<TelemetryRef>,
+    /// 0 outside any step of this run; the root step's children see 1.
+    pub(crate) depth: u32,
+}
+
+impl Default for WorkflowContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for WorkflowContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkflowContext")
+            .field("correlation_id", &self.run.correlation_id)
+            .field("workflow_id", &self.run.workflow_id)
+            .field("session_id", &self.run.session_id)
+            .field("depth", &self.depth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WorkflowContext {
+    /// A new run with a random (UUID v4) correlation id.
+    pub fn new() -> Self {
+        WorkflowContext {
+            run: Arc::new(Run {
+                correlation_id: uuid::Uuid::new_v4().to_string().into(),
+                workflow_id: None,
+                session_id: None,
+                data: Mutex::default(),
+                baggage: BTreeMap::new(),
+                tags: BTreeMap::new(),
+                started_at: SystemTime::now(),
+                started: Instant::now(),
+                checkpoints: Mutex::default(),
+            }),
+            otel: None,
+            telemetry: None,
+            depth: 0,
+        }
+    }
+
+    fn run_mut(&mut self) -> &mut Run {
+        Arc::make_mut(&mut self.run)
+    }
+
+    /// Sets the correlation id (searchable on the run's root span and in logs).
+    pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
+        self.run_mut().correlation_id = id.into().into();
+        self
+    }
+
+    /// Sets the workflow id.
+    pub fn with_workflow_id(mut self, id: impl Into<String>) -> Self {
+        self.run_mut().workflow_id = Some(id.into().into());
+        self
+    }
+
+    /// Sets the session id.
+    pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
+        self.run_mut().session_id = Some(id.into().into());
+        self
+    }
+
+    /// Adds a free-form data entry. Data is never copied into telemetry.
+    pub fn with_data(self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.set_data(key, value);
+        self
+    }
+
+    /// Adds a baggage entry (string map meant to travel with the run).
+    pub fn with_baggage(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.run_mut().baggage.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a tag.
+    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.run_mut().tags.insert(key.into(), value.into());
+        self
+    }
+
+    /// Runs this context's steps against `telemetry` instead of the global
+    /// one: tests use this to capture a run without touching global state.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(TelemetryRef::Shared(Arc::new(telemetry)));
+        self
+    }
+
+    /// Like [`with_telemetry`](Self::with_telemetry), sharing a handle.
+    pub fn with_shared_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
+        self.telemetry = Some(TelemetryRef::Shared(telemetry));
+        self
+    }
+
+    /// Parents this run's root span on `cx` (for example a span extracted
+    /// from incoming HTTP headers). By default the root span is parented on
+    /// the OpenTelemetry context current when the run starts.
+    pub fn with_parent(mut self, cx: opentelemetry::Context) -> Self {
+        self.otel = Some(cx);
+        self
+    }
+
+    /// The run's correlation id.
+    pub fn correlation_id(&self) -> &str {
+        &self.run.correlation_id
+    }
+
+    pub(crate) fn correlation_id_arc(&self) -> &Arc<str> {
+        &self.run.correlation_id
+    }
+
+    pub(crate) fn workflow_id_arc(&self) -> Option<&Arc<str>> {
+        self.run.workflow_id.as_ref()
+    }
+
+    /// The workflow id, if set.
+    pub fn workflow_id(&self) -> Option<&str> {
+        self.run.workflow_id.as_deref()
+    }
+
+    /// The session id, if set.
+    pub fn session_id(&self) -> Option<&str> {
+        self.run.session_id.as_deref()
+    }
+
+    /// A copy of the data entry `key`.
+    pub fn data(&self, key: &str) -> Option<serde_json::Value> {
+        lock(&self.run.data).get(key).cloned()
+    }
+
+    /// Sets a data entry, visible to every later step of this run.
+    pub fn set_data(&self, key: impl Into<String>, value: impl Into<serde_json::Value>) {
+        lock(&self.run.data).insert(key.into(), value.into());
+    }
+
+    /// A copy of all data entries.
+    pub fn data_snapshot(&self) -> serde_json::Map<String, serde_json::Value> {
+        lock(&self.run.data).clone()
+    }
+
+    /// Baggage entries.
+    pub fn baggage(&self) -> &BTreeMap<String, String> {
+        &self.run.baggage
+    }
+
+    /// Tags.
+    pub fn tags(&self) -> &BTreeMap<String, String> {
+        &self.run.tags
+    }
+
+    /// Wall-clock time the context was created.
+    pub fn started_at(&self) -> SystemTime {
+        self.run.started_at
+    }
+
+    /// Time since the context was created.
+    pub fn elapsed(&self) -> Duration {
+        self.run.started.elapsed()
+    }
+
+    /// Records a named checkpoint at the current elapsed time.
+    pub fn checkpoint(&self, name: impl Into<String>) {
+        let at = self.elapsed();
+        lock(&self.run.checkpoints).push((name.into(), at));
+    }
+
+    /// The checkpoints recorded so far, in order.
+    pub fn checkpoints(&self) -> Vec<(String, Duration)> {
+        lock(&self.run.checkpoints).clone()
+    }
+
+    /// A context for a sub-workflow: same ids and baggage, a copy of data and
+    /// tags, fresh checkpoints, and the current step's span as parent.
+    pub fn child(&self) -> WorkflowContext {
+        let mut run = (*self.run).clone();
+        run.checkpoints = Mutex::default();
+        run.started = Instant::now();
+        run.started_at = SystemTime::now();
+        WorkflowContext {
+            run: Arc::new(run),
+            otel: self.otel.clone(),
+            telemetry: self.telemetry.clone(),
+            depth: self.depth,
+        }
+    }
+
+    /// The OpenTelemetry context of the current step (its span), or an empty
+    /// context when nothing is traced. Use it to parent your own spans or to
+    /// inject trace headers into an outgoing request.
+    pub fn otel_context(&self) -> opentelemetry::Context {
+        self.otel.clone().unwrap_or_default()
+    }
+
+    /// Adds an attribute to the current step's span (no-op when not traced).
+    /// Do not put user data here unless you mean to export it.
+    pub fn set_attribute(&self, kv: KeyValue) {
+        if let Some(cx) = &self.otel {
+            if self.depth > 0 {
+                cx.span().set_attribute(kv);
+            }
+        }
+    }
+
+    /// Adds an event to the current step's span (no-op when not traced).
+    pub fn add_event(&self, name: &'static str, attributes: Vec<KeyValue>) {
+        if let Some(cx) = &self.otel {
+            if self.depth > 0 {
+                cx.span().add_event(name, attributes);
+            }
+        }
+    }
+
+    /// The context a step runs with: same run, the step's span, one level deeper.
+    pub(crate) fn for_step(&self, otel: opentelemetry::Context, telemetry: TelemetryRef) -> Self {
+        WorkflowContext {
+            run: self.run.clone(),
+            otel: Some(otel),
+            telemetry: Some(telemetry),
+            depth: self.depth + 1,
+        }
+    }
+
+    /// Same context, one level deeper, with no span (telemetry off).
+    pub(crate) fn deeper(&self) -> Self {
+        let mut c = self.clone();
+        c.depth += 1;
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_and_accessors() {
+        let ctx = WorkflowContext::new()
+            .with_correlation_id("c1")
+            .with_workflow_id("w1")
+            .with_session_id("s1")
+            .with_data("k", 1)
+            .with_tag("t", "v")
+            .with_baggage("b", "x");
+        assert_eq!(ctx.correlation_id(), "c1");
+        assert_eq!(ctx.workflow_id(), Some("w1"));
+        assert_eq!(ctx.session_id(), Some("s1"));
+        assert_eq!(ctx.data("k"), Some(serde_json::json!(1)));
+        assert_eq!(ctx.tags()["t"], "v");
+        assert_eq!(ctx.baggage()["b"], "x");
+        ctx.checkpoint("one");
+        assert_eq!(ctx.checkpoints()[0].0, "one");
+        let child = ctx.child();
+        assert_eq!(child.correlation_id(), "c1");
+        assert!(child.checkpoints().is_empty());
+        child.set_data("k", 2);
+        assert_eq!(
+            ctx.data("k"),
+            Some(serde_json::json!(1)),
+            "child data is a copy"
+        );
+    }
+
+    #[test]
+    fn default_correlation_ids_are_unique_uuids() {
+        let a = WorkflowContext::new();
+        let b = WorkflowContext::new();
+        assert_ne!(a.correlation_id(), b.correlation_id());
+        assert!(uuid::Uuid::parse_str(a.correlation_id()).is_ok());
+    }
+}

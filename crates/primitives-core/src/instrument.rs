@@ -1,0 +1,483 @@
+//! The one mechanism that observes every step: span, metrics, statistics
+//! and log events happen here, for every primitive, built-in or not.
+//!
+//! A composite holds its children as [`Step`]s and calls
+//! [`Step::call`] with the child's position (`step.index`, `branch.index`,
+//! `retry.attempt`, …); a root run goes through the same function. Nothing
+//! else in the crate creates spans or records the per-step metrics.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+
+use crate::context::RunIdentity;
+use crate::stats::{Outcome, Stats};
+use crate::telemetry::{self, Instruments, Name, Telemetry, TelemetryRef};
+use crate::{Error, Primitive, WorkflowContext};
+
+/// Where a child sits in its parent: recorded as one attribute on the
+/// child's span.
+#[derive(Debug, Clone)]
+pub(crate) enum Position {
+    None,
+    Step(usize),
+    Branch(usize),
+    Attempt(u32),
+    Attr(KeyValue),
+}
+
+impl Position {
+    fn attribute(self) -> Option<KeyValue> {
+        match self {
+            Position::None => None,
+            Position::Step(i) => Some(KeyValue::new("step.index", i as i64)),
+            Position::Branch(i) => Some(KeyValue::new("branch.index", i as i64)),
+            Position::Attempt(i) => Some(KeyValue::new("retry.attempt", i64::from(i))),
+            Position::Attr(kv) => Some(kv),
+        }
+    }
+}
+
+/// What a step needs to be observed cheaply, computed on its first
+/// observed call: interned names and attributes, bound metric handles, the
+/// statistics slot.
+#[derive(Debug)]
+pub(crate) struct Meta {
+    pub(crate) name: Name,
+    pub(crate) kind: &'static str,
+    span_name: Name,
+    static_attrs: Vec<KeyValue>,
+    bound: OnceLock<Bound>,
+    stats: OnceLock<(u64, Arc<Stats>)>,
+}
+
+/// Metric handles bound to this step's labels, for one telemetry.
+#[derive(Debug)]
+struct Bound {
+    telemetry_id: u64,
+    ok: BoundCounter<u64>,
+    error: BoundCounter<u64>,
+    cancelled: BoundCounter<u64>,
+    duration: BoundHistogram<f64>,
+    active: BoundUpDownCounter<i64>,
+}
+
+impl Meta {
+    pub(crate) fn of<In: Send + 'static, P: Primitive<In> + ?Sized>(p: &P) -> Meta {
+        let name = telemetry::intern(p.name());
+        let span_name = telemetry::intern(&format!("primitive.{name}"));
+        Meta {
+            name,
+            kind: p.kind(),
+            span_name,
+            static_attrs: p.span_attributes(),
+            bound: OnceLock::new(),
+            stats: OnceLock::new(),
+        }
+    }
+
+    fn labels(&self, status: &'static str) -> [KeyValue; 3] {
+        [
+            self.name.kv("primitive"),
+            KeyValue::new("type", self.kind),
+            KeyValue::new("status", status),
+        ]
+    }
+
+    fn bound(&self, tel: &Telemetry, inst: &Instruments) -> Option<&Bound> {
+        let b = self.bound.get_or_init(|| {
+            let kind = [self.name.kv("primitive"), KeyValue::new("type", self.kind)];
+            Bound {
+                telemetry_id: tel.id,
+                ok: inst.executions.bind(&self.labels("ok")),
+                error: inst.executions.bind(&self.labels("error")),
+                cancelled: inst.executions.bind(&self.labels("cancelled")),
+                duration: inst.duration.bind(&kind),
+                active: inst.active.bind(&[self.name.kv("primitive")]),
+            }
+        });
+        (b.telemetry_id == tel.id).then_some(b)
+    }
+
+    fn stats(&self, tel: &Telemetry) -> Option<Arc<Stats>> {
+        let registry = tel.stats.as_ref()?;
+        let (id, stats) = self
+            .stats
+            .get_or_init(|| (tel.id, registry.get(&self.name, self.kind)));
+        if *id == tel.id {
+            Some(stats.clone())
+        } else {
+            Some(registry.get(&self.name, self.kind))
+        }
+    }
+}
+
+/// A child of a composite: the primitive plus its observation state.
+#[derive(Debug)]
+pub struct Step<P> {
+    inner: P,
+    meta: OnceLock<Meta>,
+}
+
+impl<P> Step<P> {
+    pub(crate) fn new(inner: P) -> Self {
+        Step {
+            inner,
+            meta: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// Runs the child observed, at `position` in its parent.
+    pub(crate) async fn call<In>(
+        &self,
+        ctx: &WorkflowContext,
+        input: In,
+        position: Position,
+    ) -> Result<P::Output, Error>
+    where
+        In: Send + 'static,
+        P: Primitive<In>,
+    {
+        call(&self.inner, &self.meta, ctx, input, position).await
+    }
+}
+
+/// `PrimitiveExt::run` on a bare primitive: same path, meta built per call.
+pub(crate) async fn call_unstepped<In, P>(
+    p: &P,
+    ctx: &WorkflowContext,
+    input: In,
+) -> Result<P::Output, Error>
+where
+    In: Send + 'static,
+    P: Primitive<In> + ?Sized,
+{
+    let meta = OnceLock::new();
+    call(p, &meta, ctx, input, Position::None).await
+}
+
+fn resolve(ctx: &WorkflowContext) -> Option<TelemetryRef> {
+    match &ctx.telemetry {
+        Some(t) => Some(t.clone()),
+        None => telemetry::global().map(TelemetryRef::Static),
+    }
+}
+
+async fn call<In, P>(
+    p: &P,
+    meta: &OnceLock<Meta>,
+    ctx: &WorkflowContext,
+    input: In,
+    position: Position,
+) -> Result<P::Output, Error>
+where
+    In: Send + 'static,
+    P: Primitive<In> + ?Sized,
+{
+    let Some(tel) = resolve(ctx).filter(|t| t.is_enabled()) else {
+        return call_untraced(p, meta, ctx, input).await;
+    };
+    let meta = meta.get_or_init(|| Meta::of(p));
+    let root = ctx.depth == 0;
+    let start = SystemTime::now();
+    let parent = match &ctx.otel {
+        Some(cx) => cx.clone(),
+        None if root => Context::current(),
+        None => Context::new(),
+    };
+    let traced = tel.tracer.is_some();
+    let cx = match &tel.tracer {
+        Some(tracer) => {
+            let mut attrs = Vec::with_capacity(5 + meta.static_attrs.len());
+            attrs.push(meta.name.kv("primitive.name"));
+            attrs.push(KeyValue::new("primitive.type", meta.kind));
+            attrs.extend(position.attribute());
+            attrs.extend(meta.static_attrs.iter().cloned());
+            if root {
+                attrs.push(KeyValue::new(
+                    "workflow.correlation_id",
+                    ctx.correlation_id_arc().to_string(),
+                ));
+                if let Some(id) = ctx.workflow_id_arc() {
+                    attrs.push(KeyValue::new("workflow.id", id.to_string()));
+                }
+            }
+            let builder = SpanBuilder {
+                name: meta.span_name.0.clone(),
+                span_kind: Some(SpanKind::Internal),
+                start_time: Some(start),
+                attributes: Some(attrs),
+                ..SpanBuilder::from_name("")
+            };
+            let cx = parent.with_span(tracer.build_with_context(builder, &parent));
+            if root {
+                cx.with_value(RunIdentity {
+                    correlation_id: ctx.correlation_id_arc().clone(),
+                    workflow_id: ctx.workflow_id_arc().cloned(),
+                })
+            } else {
+                cx
+            }
+        }
+        None => parent,
+    };
+    let child = ctx.for_step(cx, tel.clone());
+    let mut guard = Guard::start(&tel, meta, &child, start, root);
+    let fut = p.execute(&child, input);
+    let result = if traced {
+        fut.with_context(child.otel_context()).await
+    } else {
+        fut.await
+    };
+    guard.finish(result.as_ref().err());
+    result
+}
+
+/// Nothing listens: run the step as is. Log events still go to `tracing`
+/// (each costs one cached callsite check when nothing subscribes).
+async fn call_untraced<In, P>(
+    p: &P,
+    meta: &OnceLock<Meta>,
+    ctx: &WorkflowContext,
+    input: In,
+) -> Result<P::Output, Error>
+where
+    In: Send + 'static,
+    P: Primitive<In> + ?Sized,
+{
+    if ctx.depth > 0 {
+        return p.execute(ctx, input).await;
+    }
+    // The root of a run: children must see depth > 0.
+    let child = ctx.deeper();
+    if !tracing::enabled!(target: "primitives_core", tracing::Level::INFO) {
+        return p.execute(&child, input).await;
+    }
+    let meta = meta.get_or_init(|| Meta::of(p));
+    let start = SystemTime::now();
+    let result = p.execute(&child, input).await;
+    log_run_end(
+        meta,
+        ctx,
+        elapsed(start, SystemTime::now()),
+        result.as_ref().err(),
+    );
+    result
+}
+
+fn elapsed(start: SystemTime, end: SystemTime) -> Duration {
+    end.duration_since(start).unwrap_or_default()
+}
+
+fn log_run_end(meta: &Meta, ctx: &WorkflowContext, took: Duration, err: Option<&Error>) {
+    let duration_ms = took.as_secs_f64() * 1000.0;
+    match err {
+        None => tracing::info!(
+            target: "primitives_core",
+            workflow = %meta.name,
+            workflow_id = ctx.workflow_id().unwrap_or(""),
+            correlation_id = ctx.correlation_id(),
+            duration_ms,
+            status = "ok",
+            "workflow run completed"
+        ),
+        Some(e) => tracing::error!(
+            target: "primitives_core",
+            workflow = %meta.name,
+            workflow_id = ctx.workflow_id().unwrap_or(""),
+            correlation_id = ctx.correlation_id(),
+            duration_ms,
+            status = "error",
+            error_type = e.kind(),
+            error = %e,
+            "workflow run failed"
+        ),
+    }
+}
+
+/// Records the end of a step exactly once: on `finish`, or on drop when the
+/// step's future was cancelled (timeout, failing parallel sibling, caller).
+struct Guard<'a> {
+    tel: &'a Telemetry,
+    meta: &'a Meta,
+    ctx: &'a WorkflowContext,
+    start: SystemTime,
+    root: bool,
+    done: bool,
+}
+
+impl<'a> Guard<'a> {
+    fn start(
+        tel: &'a Telemetry,
+        meta: &'a Meta,
+        ctx: &'a WorkflowContext,
+        start: SystemTime,
+        root: bool,
+    ) -> Self {
+        if let Some(inst) = &tel.instruments {
+            match meta.bound(tel, inst) {
+                Some(b) => b.active.add(1),
+                None => inst.active.add(1, &[meta.name.kv("primitive")]),
+            }
+        }
+        tracing::debug!(
+            target: "primitives_core",
+            primitive = %meta.name,
+            r#type = meta.kind,
+            correlation_id = ctx.correlation_id(),
+            "step started"
+        );
+        Guard {
+            tel,
+            meta,
+            ctx,
+            start,
+            root,
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, err: Option<&Error>) {
+        self.done = true;
+        let end = SystemTime::now();
+        let took = elapsed(self.start, end);
+        let (tel, meta) = (self.tel, self.meta);
+        let span = self
+            .ctx
+            .otel
+            .as_ref()
+            .filter(|_| tel.tracer.is_some())
+            .map(|cx| cx.span());
+        if let Some(span) = &span {
+            match err {
+                None => span.set_status(Status::Ok),
+                Some(e) => {
+                    if span.is_recording() {
+                        span.record_error(e.inner());
+                        span.set_attribute(KeyValue::new("error.type", e.kind().to_owned()));
+                    }
+                    span.set_status(Status::error(e.to_string()));
+                }
+            }
+            span.end_with_timestamp(end);
+        }
+        let status = if err.is_some() { "error" } else { "ok" };
+        self.record_metrics(took, status, err.map(Error::kind));
+        if let Some(stats) = meta.stats(tel) {
+            stats.record(took, err.map_or(Outcome::Ok, |e| Outcome::Err(e.kind())));
+        }
+        match err {
+            None => tracing::debug!(
+                target: "primitives_core",
+                primitive = %meta.name,
+                r#type = meta.kind,
+                correlation_id = self.ctx.correlation_id(),
+                duration_ms = took.as_secs_f64() * 1000.0,
+                "step finished"
+            ),
+            // The root's failure is the run's ERROR line below.
+            Some(_) if self.root => {}
+            Some(e) => tracing::warn!(
+                target: "primitives_core",
+                primitive = %meta.name,
+                r#type = meta.kind,
+                correlation_id = self.ctx.correlation_id(),
+                workflow_id = self.ctx.workflow_id().unwrap_or(""),
+                duration_ms = took.as_secs_f64() * 1000.0,
+                error_type = e.kind(),
+                error = %e,
+                "step failed"
+            ),
+        }
+        if self.root {
+            log_run_end(meta, self.ctx, took, err);
+        }
+    }
+
+    fn record_metrics(&self, took: Duration, status: &'static str, error_kind: Option<&str>) {
+        let (tel, meta) = (self.tel, self.meta);
+        let secs = took.as_secs_f64();
+        if let Some(inst) = &tel.instruments {
+            match meta.bound(tel, inst) {
+                Some(b) => {
+                    match status {
+                        "ok" => b.ok.add(1),
+                        "error" => b.error.add(1),
+                        _ => b.cancelled.add(1),
+                    }
+                    b.duration.record(secs);
+                    b.active.add(-1);
+                }
+                None => {
+                    let labels = meta.labels(status);
+                    inst.executions.add(1, &labels);
+                    inst.duration.record(secs, &labels[..2]);
+                    inst.active.add(-1, &labels[..1]);
+                }
+            }
+            if let Some(kind) = error_kind {
+                inst.errors.add(
+                    1,
+                    &[
+                        meta.name.kv("primitive"),
+                        KeyValue::new("error_type", kind.to_owned()),
+                    ],
+                );
+            }
+        }
+        if let (Some(obs), Some(cx)) = (&tel.duration_observer, &self.ctx.otel) {
+            obs.observe(&meta.name, meta.kind, secs, cx.span().span_context());
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        // Cancelled: the future was dropped before it finished.
+        let end = SystemTime::now();
+        let took = elapsed(self.start, end);
+        if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.tel.tracer.is_some()) {
+            let span = cx.span();
+            span.set_attribute(KeyValue::new("primitive.cancelled", true));
+            span.end_with_timestamp(end);
+        }
+        self.record_metrics(took, "cancelled", None);
+        if let Some(stats) = self.meta.stats(self.tel) {
+            stats.record(took, Outcome::Cancelled);
+        }
+        tracing::debug!(
+            target: "primitives_core",
+            primitive = %self.meta.name,
+            correlation_id = self.ctx.correlation_id(),
+            "step cancelled"
+        );
+    }
+}
+
+/// Adds 1 to one of the composite-specific counters (`retry_attempts`,
+/// `fallback_used`, …) when the step runs with metrics on.
+pub(crate) fn count(
+    ctx: &WorkflowContext,
+    which: impl FnOnce(&Instruments) -> &opentelemetry::metrics::Counter<u64>,
+    primitive: &Name,
+    extra: &[KeyValue],
+) {
+    let Some(inst) = ctx.telemetry.as_ref().and_then(|t| t.instruments.as_ref()) else {
+        return;
+    };
+    let mut labels = Vec::with_capacity(1 + extra.len());
+    labels.push(primitive.kv("primitive"));
+    labels.extend_from_slice(extra);
+    which(inst).add(1, &labels);
+}

@@ -1,0 +1,151 @@
+//! In-process per-primitive statistics ([`PrimitiveMetrics`]).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::telemetry::Name;
+
+/// A snapshot of one primitive's statistics, readable in process.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PrimitiveMetrics {
+    /// Primitive name.
+    pub name: String,
+    /// Primitive type (`sequential`, `retry`, `lambda`, …).
+    pub kind: String,
+    /// Finished executions (successes + failures + cancellations).
+    pub executions: u64,
+    /// Executions that returned `Ok`.
+    pub successes: u64,
+    /// Executions that returned `Err`.
+    pub failures: u64,
+    /// Executions dropped before finishing (cancelled by a timeout, a
+    /// failing parallel sibling, or the caller).
+    pub cancelled: u64,
+    /// Shortest execution.
+    pub min_duration: Duration,
+    /// Mean execution time.
+    pub avg_duration: Duration,
+    /// Longest execution.
+    pub max_duration: Duration,
+    /// Failures by error kind.
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl PrimitiveMetrics {
+    /// Successes over finished executions (1.0 when none ran).
+    pub fn success_rate(&self) -> f64 {
+        if self.executions == 0 {
+            1.0
+        } else {
+            self.successes as f64 / self.executions as f64
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    successes: AtomicU64,
+    failures: AtomicU64,
+    cancelled: AtomicU64,
+    total_ns: AtomicU64,
+    min_ns: AtomicU64,
+    max_ns: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+}
+
+pub(crate) enum Outcome<'a> {
+    Ok,
+    Err(&'a str),
+    Cancelled,
+}
+
+impl Stats {
+    fn new() -> Self {
+        Stats {
+            min_ns: AtomicU64::new(u64::MAX),
+            ..Stats::default()
+        }
+    }
+
+    pub(crate) fn record(&self, elapsed: Duration, outcome: Outcome<'_>) {
+        let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        self.total_ns.fetch_add(ns, Ordering::Relaxed);
+        self.min_ns.fetch_min(ns, Ordering::Relaxed);
+        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        match outcome {
+            Outcome::Ok => {
+                self.successes.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Err(kind) => {
+                self.failures.fetch_add(1, Ordering::Relaxed);
+                let mut errors = self.errors.lock().unwrap_or_else(PoisonError::into_inner);
+                match errors.get_mut(kind) {
+                    Some(n) => *n += 1,
+                    None => {
+                        errors.insert(kind.to_owned(), 1);
+                    }
+                }
+            }
+            Outcome::Cancelled => {
+                self.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn snapshot(&self, name: &str, kind: &str) -> PrimitiveMetrics {
+        let successes = self.successes.load(Ordering::Relaxed);
+        let failures = self.failures.load(Ordering::Relaxed);
+        let cancelled = self.cancelled.load(Ordering::Relaxed);
+        let executions = successes + failures + cancelled;
+        let total = self.total_ns.load(Ordering::Relaxed);
+        let min = self.min_ns.load(Ordering::Relaxed);
+        PrimitiveMetrics {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            executions,
+            successes,
+            failures,
+            cancelled,
+            min_duration: Duration::from_nanos(if executions == 0 { 0 } else { min }),
+            avg_duration: Duration::from_nanos(total.checked_div(executions).unwrap_or(0)),
+            max_duration: Duration::from_nanos(self.max_ns.load(Ordering::Relaxed)),
+            errors: self
+                .errors
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+}
+
+type StatsKey = (Name, &'static str);
+
+/// Statistics of every primitive that ran against one [`Telemetry`](crate::Telemetry).
+#[derive(Debug, Default)]
+pub(crate) struct StatsRegistry {
+    by_primitive: Mutex<BTreeMap<StatsKey, Arc<Stats>>>,
+}
+
+impl StatsRegistry {
+    pub(crate) fn get(&self, name: &Name, kind: &'static str) -> Arc<Stats> {
+        let mut map = self
+            .by_primitive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry((name.clone(), kind))
+            .or_insert_with(|| Arc::new(Stats::new()))
+            .clone()
+    }
+
+    pub(crate) fn snapshot(&self) -> Vec<PrimitiveMetrics> {
+        let map = self
+            .by_primitive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.iter()
+            .map(|((name, kind), s)| s.snapshot(name, kind))
+            .collect()
+    }
+}

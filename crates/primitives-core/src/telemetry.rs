@@ -1,0 +1,355 @@
+//! The telemetry handle primitives record through, and the global slot the
+//! integration's setup refreshes.
+//!
+//! Instruments and tracers taken from `opentelemetry::global` before a
+//! provider is installed stay no-op forever, so primitives never hold one:
+//! they resolve a [`Telemetry`] on every call, from the
+//! [`WorkflowContext`](crate::WorkflowContext) (injected, for tests) or from
+//! the global slot set by [`set_global`]. Installing a new global bumps a
+//! generation counter; each thread caches the current global and re-reads it
+//! when the generation moves. When no telemetry is installed the check is one
+//! relaxed atomic load and nothing else is built.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use opentelemetry::global::{BoxedTracer, ObjectSafeTracerProvider};
+use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::trace::{Span, TracerProvider};
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::stats::{PrimitiveMetrics, StatsRegistry};
+
+/// Instrumentation scope name of everything this crate records.
+pub const SCOPE_NAME: &str = "primitives-core";
+
+/// Histogram bucket bounds (seconds) for step durations: 1 ms to 60 s.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static ENABLED: AtomicBool = AtomicBool::new(false);
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+static GLOBAL: RwLock<Option<&'static Telemetry>> = RwLock::new(None);
+
+thread_local! {
+    static CACHED: Cell<(u64, Option<&'static Telemetry>)> = const { Cell::new((0, None)) };
+}
+
+/// Receives every step duration together with the step's span context, so
+/// an exporter can attach the trace id as an exemplar (the OpenTelemetry SDK
+/// records none). Implemented by the integration crate.
+pub trait DurationObserver: Send + Sync + 'static {
+    /// Called once per finished step.
+    fn observe(
+        &self,
+        primitive: &str,
+        kind: &str,
+        seconds: f64,
+        span: &opentelemetry::trace::SpanContext,
+    );
+}
+
+/// The built-in instruments (names as in the crate docs' metric table).
+#[derive(Clone)]
+pub(crate) struct Instruments {
+    pub(crate) executions: Counter<u64>,
+    pub(crate) duration: Histogram<f64>,
+    pub(crate) errors: Counter<u64>,
+    pub(crate) active: UpDownCounter<i64>,
+    pub(crate) retry_attempts: Counter<u64>,
+    pub(crate) fallback_used: Counter<u64>,
+    pub(crate) timeout_expired: Counter<u64>,
+    pub(crate) circuit_transitions: Counter<u64>,
+    pub(crate) cache_hit: Counter<u64>,
+    pub(crate) cache_miss: Counter<u64>,
+}
+
+impl Instruments {
+    fn new(meter: &Meter) -> Self {
+        let counter = |name: &'static str, description: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_description(description)
+                .with_unit("1")
+                .build()
+        };
+        Instruments {
+            executions: counter("primitive_executions", "Primitive executions by status"),
+            duration: meter
+                .f64_histogram("primitive_duration")
+                .with_description("Primitive execution time")
+                .with_unit("s")
+                .with_boundaries(DURATION_BUCKETS.to_vec())
+                .build(),
+            errors: counter("primitive_errors", "Primitive failures by error type"),
+            active: meter
+                .i64_up_down_counter("primitive_active")
+                .with_description("Primitive executions in flight")
+                .with_unit("1")
+                .build(),
+            retry_attempts: counter("retry_attempts", "Retry attempts by outcome"),
+            fallback_used: counter("fallback_used", "Times a fallback ran"),
+            timeout_expired: counter("timeout_expired", "Timeouts that elapsed"),
+            circuit_transitions: counter(
+                "circuit_breaker_transitions",
+                "Circuit breaker state changes",
+            ),
+            cache_hit: counter("cache_hit", "Cache hits"),
+            cache_miss: counter("cache_miss", "Cache misses"),
+        }
+    }
+}
+
+/// Where primitives send their spans, metrics and in-process statistics.
+///
+/// Build one from providers with [`Telemetry::builder`], then either install
+/// it for the whole process with [`set_global`] (the integration crate's
+/// setup does this) or attach it to one run with
+/// [`WorkflowContext::with_telemetry`](crate::WorkflowContext::with_telemetry)
+/// so tests can run side by side without globals.
+pub struct Telemetry {
+    pub(crate) id: u64,
+    pub(crate) tracer: Option<BoxedTracer>,
+    pub(crate) instruments: Option<Instruments>,
+    pub(crate) stats: Option<Arc<StatsRegistry>>,
+    pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
+}
+
+impl fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("id", &self.id)
+            .field("tracing", &self.tracer.is_some())
+            .field("metrics", &self.instruments.is_some())
+            .field("in_process_metrics", &self.stats.is_some())
+            .field("duration_observer", &self.duration_observer.is_some())
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// A builder with nothing enabled.
+    pub fn builder() -> TelemetryBuilder {
+        TelemetryBuilder::default()
+    }
+
+    /// Telemetry from the providers currently installed in
+    /// `opentelemetry::global`, with in-process metrics on. Call
+    /// `set_global(Telemetry::from_global_providers())` after installing your
+    /// own providers if you don't use the integration crate's setup.
+    pub fn from_global_providers() -> Self {
+        Telemetry::builder()
+            .tracer_provider(&opentelemetry::global::tracer_provider())
+            .meter_provider(&*opentelemetry::global::meter_provider())
+            .in_process_metrics(true)
+            .build()
+    }
+
+    /// Is any signal enabled?
+    pub fn is_enabled(&self) -> bool {
+        self.tracer.is_some() || self.instruments.is_some() || self.stats.is_some()
+    }
+
+    /// Snapshot of the in-process per-primitive statistics (empty when
+    /// in-process metrics are off).
+    pub fn primitive_metrics(&self) -> Vec<PrimitiveMetrics> {
+        self.stats
+            .as_ref()
+            .map(|s| s.snapshot())
+            .unwrap_or_default()
+    }
+}
+
+/// Builds a [`Telemetry`].
+#[derive(Default)]
+pub struct TelemetryBuilder {
+    tracer: Option<BoxedTracer>,
+    meter: Option<Meter>,
+    in_process: bool,
+    duration_observer: Option<Arc<dyn DurationObserver>>,
+}
+
+impl fmt::Debug for TelemetryBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelemetryBuilder")
+            .field("tracing", &self.tracer.is_some())
+            .field("metrics", &self.meter.is_some())
+            .field("in_process", &self.in_process)
+            .finish()
+    }
+}
+
+fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SCOPE_NAME)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+impl TelemetryBuilder {
+    /// Records spans through `provider`.
+    pub fn tracer_provider<P, T, S>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider<Tracer = T>,
+        T: opentelemetry::trace::Tracer<Span = S> + Send + Sync + 'static,
+        S: Span + Send + Sync + 'static,
+    {
+        self.tracer = Some(BoxedTracer::new(provider.boxed_tracer(scope())));
+        self
+    }
+
+    /// Records metrics through `provider`.
+    pub fn meter_provider(mut self, provider: &dyn MeterProvider) -> Self {
+        self.meter = Some(provider.meter_with_scope(scope()));
+        self
+    }
+
+    /// Keeps per-primitive statistics in process
+    /// ([`Telemetry::primitive_metrics`]).
+    pub fn in_process_metrics(mut self, on: bool) -> Self {
+        self.in_process = on;
+        self
+    }
+
+    /// Sends every step duration, with its span context, to `observer`.
+    pub fn duration_observer(mut self, observer: Arc<dyn DurationObserver>) -> Self {
+        self.duration_observer = Some(observer);
+        self
+    }
+
+    /// Builds the handle.
+    pub fn build(self) -> Telemetry {
+        Telemetry {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tracer: self.tracer,
+            instruments: self.meter.as_ref().map(Instruments::new),
+            stats: self.in_process.then(|| Arc::new(StatsRegistry::default())),
+            duration_observer: self.duration_observer,
+        }
+    }
+}
+
+/// Installs `telemetry` for every primitive in the process, including those
+/// built before this call. Replaces any previous global telemetry.
+///
+/// The handle is kept for the rest of the process (it is leaked, so that the
+/// hot path needs no reference counting): install a handful of times, not
+/// per request.
+pub fn set_global(telemetry: Telemetry) {
+    let enabled = telemetry.is_enabled();
+    let leaked: &'static Telemetry = Box::leak(Box::new(telemetry));
+    let mut slot = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
+    *slot = enabled.then_some(leaked);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    ENABLED.store(enabled, Ordering::Release);
+}
+
+/// Removes the global telemetry: primitives record nothing from now on.
+pub fn clear_global() {
+    let mut slot = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
+    *slot = None;
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    ENABLED.store(false, Ordering::Release);
+}
+
+/// The global telemetry, if one is installed and enabled.
+pub fn global() -> Option<&'static Telemetry> {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    CACHED.with(|c| {
+        let (cached_gen, cached) = c.get();
+        if cached_gen == generation {
+            return cached;
+        }
+        let current = *GLOBAL.read().unwrap_or_else(PoisonError::into_inner);
+        c.set((generation, current));
+        current
+    })
+}
+
+/// Snapshot of the global in-process per-primitive statistics.
+pub fn primitive_metrics() -> Vec<PrimitiveMetrics> {
+    global()
+        .map(Telemetry::primitive_metrics)
+        .unwrap_or_default()
+}
+
+/// A telemetry handle held by a context: the leaked global or an injected one.
+#[derive(Clone, Debug)]
+pub(crate) enum TelemetryRef {
+    Static(&'static Telemetry),
+    Shared(Arc<Telemetry>),
+}
+
+impl Deref for TelemetryRef {
+    type Target = Telemetry;
+    fn deref(&self) -> &Telemetry {
+        match self {
+            TelemetryRef::Static(t) => t,
+            TelemetryRef::Shared(t) => t,
+        }
+    }
+}
+
+/// Interned names: span names and attribute values must be `'static` to be
+/// free on the hot path. Names are few (one per primitive), so they are
+/// interned up to a cap; past it they stay owned (slower, never leaked).
+const INTERN_CAP: usize = 4096;
+static INTERNED: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+
+pub(crate) fn intern(s: &str) -> Name {
+    let mut map = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(v) = map.get(s) {
+        return Name(Cow::Borrowed(*v));
+    }
+    if map.len() >= INTERN_CAP {
+        return Name(Cow::Owned(s.to_owned()));
+    }
+    let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+    map.insert(s.to_owned(), leaked);
+    Name(Cow::Borrowed(leaked))
+}
+
+/// A primitive, route or case name: `'static` (free to copy into spans and
+/// labels) when it is a literal or was interned.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Name(pub(crate) Cow<'static, str>);
+
+impl Name {
+    pub(crate) const fn fixed(s: &'static str) -> Name {
+        Name(Cow::Borrowed(s))
+    }
+
+    pub(crate) fn new(s: impl Into<Cow<'static, str>>) -> Name {
+        match s.into() {
+            Cow::Borrowed(b) => Name(Cow::Borrowed(b)),
+            Cow::Owned(o) => intern(&o),
+        }
+    }
+
+    /// A `KeyValue` with this name as value, without allocating when static.
+    pub(crate) fn kv(&self, key: &'static str) -> KeyValue {
+        KeyValue::new(key, self.0.clone())
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

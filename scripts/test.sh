@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, installing what they need.
+#
+#   ./scripts/test.sh            # everything
+#   SKIP_INSTALL=1 ./scripts/test.sh   # don't install backends (tests that need one skip, unless CI=true)
+#
+# Under CI=true a test that needs a backend fails when the backend is missing
+# instead of skipping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+if [ -z "${SKIP_INSTALL:-}" ]; then
+  log "installing test backends"
+  bash scripts/install-backends.sh
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+log "cargo doc (broken intra-doc links are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+log "cargo test --workspace (unit, integration and doc tests)"
+cargo test --workspace
+
+log "benches compile"
+cargo bench --workspace --no-run --quiet 2>/dev/null || cargo bench --workspace --no-run
+
+log "all checks passed"
