@@ -19,7 +19,7 @@ use crate::{Error, Primitive, WorkflowContext};
 /// The cache span carries `cache.hit`; `cache_hit` / `cache_miss` count.
 /// Storage is a [moka](https://docs.rs/moka) cache bounded by entry count,
 /// with moka's default TinyLFU admission: when full, a new key may be
-/// refused instead of evicting an old one. Call [`Cache::lru`] for plain
+/// refused instead of evicting an old one. Call [`CacheBuilder::lru`] for plain
 /// least-recently-used eviction. Eviction and expiry run in moka's
 /// maintenance, so `entry_count` may briefly exceed the capacity.
 pub struct Cache<P, K, V, F> {
