@@ -254,7 +254,25 @@ where
     P: Primitive<In> + ?Sized,
 {
     if ctx.depth > 0 {
-        return p.execute(ctx, input).await;
+        tracing::debug!(
+            target: "primitives_core",
+            primitive = %meta.get_or_init(|| Meta::of(p)).name,
+            correlation_id = ctx.correlation_id(),
+            "step started"
+        );
+        let result = p.execute(ctx, input).await;
+        if let Err(e) = &result {
+            tracing::warn!(
+                target: "primitives_core",
+                primitive = %meta.get_or_init(|| Meta::of(p)).name,
+                correlation_id = ctx.correlation_id(),
+                workflow_id = ctx.workflow_id().unwrap_or(""),
+                error_type = e.kind(),
+                error = %e,
+                "step failed"
+            );
+        }
+        return result;
     }
     // The root of a run: children must see depth > 0.
     let child = ctx.deeper();
