@@ -2,7 +2,9 @@
 //!
 //! This crate owns everything that installs, exports or serves: config
 //! loading, the OpenTelemetry SDK providers and exporters, the Prometheus
-//! metrics server and structured logs. It is being built; see the workspace
-//! README for what is available today.
+//! metrics server and structured logs.
 
+pub mod config;
+
+pub use config::{ConfigBuilder, ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};
 pub use primitives_core;
