@@ -1,10 +1,43 @@
 //! Wires [`primitives_core`] workflows to real backends with one call.
 //!
 //! This crate owns everything that installs, exports or serves: config
-//! loading, the OpenTelemetry SDK providers and exporters, the Prometheus
-//! metrics server and structured logs.
+//! loading, the OpenTelemetry SDK providers and exporters (OTLP over gRPC
+//! and HTTP/protobuf, console), trace-correlated JSON logs, and the
+//! Prometheus metrics endpoint. Exporters run on a small Tokio runtime of
+//! this crate's own, so a blocked, single-threaded or finished application
+//! runtime never stalls them.
+//!
+//! ```no_run
+//! use observability_integration::{initialize_observability, ObservabilityConfig};
+//!
+//! let config = ObservabilityConfig::builder()
+//!     .service_name("my-service")
+//!     .build()
+//!     .expect("valid config");
+//! if !initialize_observability(config) {
+//!     eprintln!("{}", observability_integration::global_report().unwrap());
+//! }
+//! ```
+//!
+//! Jaeger and Grafana Tempo receive OTLP: point `otlp_endpoint` (or
+//! `OTEL_EXPORTER_OTLP_ENDPOINT`) at them.
+//!
+//! # Crate feature flags
+//!
+//! - `otlp-grpc` (default): OTLP over gRPC (tonic).
+//! - `otlp-http` (default): OTLP over HTTP/protobuf (reqwest, async, on the
+//!   integration's runtime).
 
 pub mod config;
+pub mod export;
+pub mod logs;
+pub mod runtime;
+mod setup;
 
 pub use config::{ConfigBuilder, ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};
 pub use primitives_core;
+pub use setup::{
+    global_report, global_span_counts, initialize_observability, layer, shutdown_observability,
+    ExporterStatus, Failure, Observability, ObservabilityBuilder, ObservabilityGuard,
+    ShutdownReport, SignalState, StatusReport, DEFAULT_SHUTDOWN_DEADLINE,
+};
