@@ -1,7 +1,30 @@
 #!/usr/bin/env bash
 # Installs the real backends the integration tests talk to. Idempotent.
-# Nothing is needed yet by the core crate; backends are added here as the
-# integration crate's tests start to need them (Prometheus, an OTLP receiver).
+#   - Arize Phoenix: a third-party OTLP trace receiver (gRPC 4317-style and HTTP), with a REST API.
+#   - opentelemetry-proto + grpcio: the official generated OTLP metrics service, for a metrics receiver.
+#   - Prometheus (Debian package, with promtool).
+# Everything Python goes into .backends/venv (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "no external backends required by the current test suite"
+VENV=.backends/venv
+
+need_apt=()
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v promtool >/dev/null || need_apt+=(prometheus)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing Debian packages: prometheus"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+# Debian's package starts no service here (no systemd); tests start their own.
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import phoenix, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc" 2>/dev/null; then
+  echo "installing Python backends into $VENV (arize-phoenix, opentelemetry-proto, grpcio)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    "arize-phoenix==20.26.1" "opentelemetry-proto" "grpcio" "protobuf"
+fi
+echo "backends ready: $(command -v prometheus) ($(prometheus --version 2>&1 | head -1)), phoenix $("$VENV/bin/python" -c 'import phoenix; print(phoenix.__version__)' 2>/dev/null || echo '?')"

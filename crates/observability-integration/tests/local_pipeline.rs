@@ -1,0 +1,237 @@
+//! The setup's pipelines in non-global mode, with in-process exporters:
+//! accounting, queue bounds, stalls, and shutdown from every context.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use observability_integration::{
+    EnvSource, ObservabilityBuilder, ObservabilityConfig, SignalState,
+};
+use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
+use support::{Collect, Stall};
+
+fn config() -> observability_integration::ConfigBuilder {
+    ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .enable_prometheus(false)
+        .schedule_delay(Duration::from_millis(50))
+}
+
+fn workflow() -> impl primitives_core::Primitive<u64, Output = Vec<u64>> {
+    (lambda("a", |x: u64| async move { Ok::<_, Error>(x) })
+        >> (lambda("b", |x: u64| async move { Ok::<_, Error>(x + 1) })
+            | lambda("c", |x: u64| async move { Ok::<_, Error>(x + 2) })))
+    .named("flow")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_a_custom_exporter_and_balance() {
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(config().build().unwrap())
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    assert_eq!(obs.report().traces, SignalState::Live);
+    assert!(obs.report().all_live(), "{}", obs.report());
+    let wf = workflow().into_workflow();
+    for i in 0..100 {
+        let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+        wf.run(&ctx, i).await.unwrap();
+    }
+    assert!(obs.force_flush(Duration::from_secs(5)));
+    let spans = sink.spans.lock().unwrap().len();
+    assert_eq!(spans, 100 * 5);
+    let (name, counts) = &obs.span_counts()[0];
+    assert_eq!(name, "custom-1");
+    assert_eq!(counts.ended, 500);
+    assert_eq!(counts.exported, 500);
+    assert!(counts.balanced());
+    let report = obs.shutdown(Duration::from_secs(5));
+    assert!(report.completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_drops_and_counts_exactly() {
+    let slow = Collect {
+        delay: Duration::from_millis(200),
+        ..Collect::default()
+    };
+    let obs = ObservabilityBuilder::new(
+        config()
+            .max_queue_size(64usize)
+            .max_export_batch_size(16usize)
+            .build()
+            .unwrap(),
+    )
+    .with_span_exporter(slow.clone())
+    .logs(false)
+    .build();
+    let wf = workflow().into_workflow();
+    for i in 0..400 {
+        let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+        wf.run(&ctx, i).await.unwrap();
+    }
+    let during = obs.span_counts()[0].1;
+    assert!(during.dropped_queue_full > 0, "{during:?}");
+    let report = obs.shutdown(Duration::from_secs(30));
+    assert!(report.completed);
+    let after = report.spans[0].1;
+    assert_eq!(after.ended, 2000);
+    assert_eq!(after.in_flight, 0);
+    assert_eq!(after.exported, slow.spans.lock().unwrap().len() as u64);
+    assert_eq!(after.ended, after.exported + after.dropped(), "{after:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_exporter_never_slows_the_workflow() {
+    let stall = Stall::default();
+    let obs = ObservabilityBuilder::new(
+        config()
+            .export_timeout(Duration::from_millis(200))
+            .max_queue_size(100usize)
+            .max_export_batch_size(10usize)
+            .build()
+            .unwrap(),
+    )
+    .with_span_exporter(stall.clone())
+    .logs(false)
+    .build();
+    let wf = workflow().into_workflow();
+    let mut worst = Duration::ZERO;
+    for i in 0..300 {
+        let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+        let t = Instant::now();
+        wf.run(&ctx, i).await.unwrap();
+        worst = worst.max(t.elapsed());
+    }
+    assert!(
+        worst < Duration::from_millis(100),
+        "a workflow run took {worst:?} with a stalled backend"
+    );
+    let report = obs.shutdown(Duration::from_secs(10));
+    let c = report.spans[0].1;
+    assert_eq!(c.ended, 1500);
+    assert_eq!(c.exported, 0);
+    assert!(c.export_failed > 0 && c.dropped_queue_full > 0, "{c:?}");
+    assert_eq!(c.ended, c.dropped() + c.in_flight, "{c:?}");
+    let errors = obs.export_errors();
+    assert!(errors[0].1.contains_key("timeout"), "{errors:?}");
+}
+
+#[test]
+fn shutdown_on_a_current_thread_runtime_with_10000_queued_spans() {
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(
+        config()
+            .max_queue_size(20_000usize)
+            .max_export_batch_size(16_384usize)
+            .schedule_delay(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+    )
+    .with_span_exporter(sink.clone())
+    .logs(false)
+    .build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let step = lambda("one", |x: u64| async move { Ok::<_, Error>(x) });
+        for i in 0..10_000 {
+            let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+            step.run(&ctx, i).await.unwrap();
+        }
+        assert!(
+            obs.span_counts()[0].1.in_flight > 5_000,
+            "spans are queued, not yet exported"
+        );
+        // Shutdown from inside the current_thread runtime's only thread.
+        let t = Instant::now();
+        let report = obs.shutdown(Duration::from_secs(20));
+        assert!(report.completed, "took {:?}", t.elapsed());
+        assert_eq!(report.spans[0].1.exported, 10_000);
+    });
+    assert_eq!(sink.spans.lock().unwrap().len(), 10_000);
+}
+
+#[test]
+fn shutdown_after_the_application_runtime_is_gone() {
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(
+        config()
+            .schedule_delay(Duration::from_secs(60))
+            .build()
+            .unwrap(),
+    )
+    .with_span_exporter(sink.clone())
+    .logs(false)
+    .build();
+    {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let step = lambda("one", |x: u64| async move { Ok::<_, Error>(x) });
+            for i in 0..500 {
+                let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+                step.run(&ctx, i).await.unwrap();
+            }
+        });
+    } // the application's runtime is dropped here
+    let report = obs.shutdown(Duration::from_secs(10));
+    assert!(report.completed);
+    assert_eq!(sink.spans.lock().unwrap().len(), 500);
+    assert!(report.spans[0].1.balanced());
+    // Idempotent.
+    let again = obs.shutdown(Duration::from_secs(1));
+    assert_eq!(again.spans, report.spans);
+}
+
+#[test]
+fn sdk_disabled_installs_nothing_and_says_so() {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::Map(
+            [("OTEL_SDK_DISABLED".to_string(), "true".to_string())].into(),
+        ))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).build();
+    let r = obs.report();
+    assert!(r.sdk_disabled);
+    assert_eq!(
+        (r.traces, r.metrics, r.logs),
+        (SignalState::Off, SignalState::Off, SignalState::Off)
+    );
+    assert!(r.to_string().contains("DISABLED by OTEL_SDK_DISABLED"));
+    assert!(obs.tracer_provider().is_none());
+    assert!(!obs.telemetry().is_enabled());
+}
+
+#[test]
+fn simple_processor_exports_on_the_callers_thread() {
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(config().batch_span_processor(false).build().unwrap())
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+        lambda("x", |x: u64| async move { Ok::<_, Error>(x) })
+            .run(&ctx, 1)
+            .await
+            .unwrap();
+    });
+    assert_eq!(
+        sink.spans.lock().unwrap().len(),
+        1,
+        "exported before run() returned"
+    );
+}

@@ -1,0 +1,84 @@
+//! Shared helpers: backends, ports, exporters for fault tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// Under CI=true a missing backend fails the test; otherwise it skips.
+pub fn backend_missing(what: &str) {
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("backend {what} is required under CI=true but was not found; run scripts/install-backends.sh");
+    }
+    eprintln!(
+        "SKIPPED: backend {what} not found (run scripts/install-backends.sh, or ./scripts/test.sh)"
+    );
+}
+
+/// The Python of the backends venv, if installed.
+pub fn backend_python() -> Option<PathBuf> {
+    let p = workspace_root().join(".backends/venv/bin/python");
+    p.exists().then_some(p)
+}
+
+/// An exporter that stores spans, optionally slowly.
+#[derive(Debug, Clone, Default)]
+pub struct Collect {
+    pub spans: Arc<Mutex<Vec<SpanData>>>,
+    pub delay: Duration,
+}
+
+impl SpanExporter for Collect {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let spans = self.spans.clone();
+        let delay = self.delay;
+        async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            spans.lock().unwrap().extend(batch);
+            Ok(())
+        }
+    }
+}
+
+/// An exporter that never answers.
+#[derive(Debug, Clone, Default)]
+pub struct Stall {
+    pub calls: Arc<AtomicU64>,
+}
+
+impl SpanExporter for Stall {
+    fn export(
+        &self,
+        _batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::future::pending()
+    }
+}
