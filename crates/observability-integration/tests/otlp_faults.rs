@@ -7,7 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig, OtlpProtocol, SignalState};
+use observability_integration::{
+    EnvSource, ObservabilityBuilder, ObservabilityConfig, OtlpProtocol, SignalState,
+};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 
 fn cfg(endpoint: String, protocol: OtlpProtocol) -> ObservabilityConfig {
@@ -52,19 +54,32 @@ async fn backend_down_at_start_is_reported_and_counted() {
         let report = obs.report();
         assert!(!report.all_live(), "{report}");
         assert_eq!(report.traces, SignalState::Failed);
-        let failure = report.failures.iter().find(|f| f.component == "traces.otlp").unwrap();
+        let failure = report
+            .failures
+            .iter()
+            .find(|f| f.component == "traces.otlp")
+            .unwrap();
         assert!(failure.error.contains("cannot reach"), "{}", failure.error);
-        assert!(report.to_string().contains("FAILED traces.otlp"), "{report}");
+        assert!(
+            report.to_string().contains("FAILED traces.otlp"),
+            "{report}"
+        );
 
         let worst = run_many(&obs, 300).await;
-        assert!(worst < Duration::from_millis(100), "{protocol:?}: a run took {worst:?}");
+        assert!(
+            worst < Duration::from_millis(100),
+            "{protocol:?}: a run took {worst:?}"
+        );
         let shut = obs.shutdown(Duration::from_secs(10));
         let c = shut.spans[0].1;
         assert_eq!(c.ended, 900);
         assert_eq!(c.exported, 0);
         assert_eq!(c.ended, c.dropped(), "{protocol:?}: {c:?}");
         let errors = obs.export_errors();
-        assert!(!errors[0].1.is_empty(), "errors counted by kind: {errors:?}");
+        assert!(
+            !errors[0].1.is_empty(),
+            "errors counted by kind: {errors:?}"
+        );
     }
 }
 
@@ -83,9 +98,16 @@ async fn a_backend_that_accepts_and_never_answers_bounds_latency() {
         let obs = ObservabilityBuilder::new(cfg(format!("http://127.0.0.1:{port}"), protocol))
             .logs(false)
             .build();
-        assert!(obs.report().failures.is_empty(), "the port accepts: {}", obs.report());
+        assert!(
+            obs.report().failures.is_empty(),
+            "the port accepts: {}",
+            obs.report()
+        );
         let worst = run_many(&obs, 300).await;
-        assert!(worst < Duration::from_millis(100), "{protocol:?}: a run took {worst:?}");
+        assert!(
+            worst < Duration::from_millis(100),
+            "{protocol:?}: a run took {worst:?}"
+        );
         let t = Instant::now();
         let shut = obs.shutdown(Duration::from_secs(10));
         assert!(t.elapsed() < Duration::from_secs(11), "shutdown is bounded");

@@ -82,3 +82,4 @@ impl SpanExporter for Stall {
         std::future::pending()
     }
 }
+pub mod phoenix;
