@@ -107,6 +107,9 @@ pub struct ObservabilityConfig {
     pub prometheus_port: u16,
     /// Path of the metrics endpoint. Default `/metrics`.
     pub prometheus_endpoint: String,
+    /// Distinct label sets per metric on `/metrics` before extra series
+    /// fold into one `otel_metric_overflow="true"` series (extra). Default 2000.
+    pub metric_cardinality_limit: usize,
 
     /// Fraction of traces sampled, 0.0..=1.0. Default 1.0.
     pub trace_sample_rate: f64,
@@ -159,6 +162,7 @@ impl Default for ObservabilityConfig {
             prometheus_host: "127.0.0.1".into(),
             prometheus_port: 9464,
             prometheus_endpoint: "/metrics".into(),
+            metric_cardinality_limit: 2000,
             trace_sample_rate: 1.0,
             trace_parent_based: true,
             log_level: "info".into(),
@@ -215,6 +219,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar { name: "OBSERVABILITY_LOG_CORRELATION", field: "log_correlation", meaning: "true | false (the spec's OTEL_PYTHON_LOG_CORRELATION)" },
     EnvVar { name: "OBSERVABILITY_ENABLE_PROMETHEUS", field: "enable_prometheus", meaning: "true | false" },
     EnvVar { name: "OBSERVABILITY_PROMETHEUS_ENDPOINT", field: "prometheus_endpoint", meaning: "path starting with /" },
+    EnvVar { name: "OBSERVABILITY_METRIC_CARDINALITY_LIMIT", field: "metric_cardinality_limit", meaning: "label sets per metric on /metrics" },
     EnvVar { name: "OBSERVABILITY_ENABLE_CONSOLE_EXPORTER", field: "enable_console_exporter", meaning: "true | false" },
     EnvVar { name: "OBSERVABILITY_BATCH_SPAN_PROCESSOR", field: "batch_span_processor", meaning: "true | false" },
 ];
@@ -236,6 +241,7 @@ pub const FILE_KEYS: &[&str] = &[
     "prometheus_host",
     "prometheus_port",
     "prometheus_endpoint",
+    "metric_cardinality_limit",
     "trace_sample_rate",
     "trace_parent_based",
     "log_level",
@@ -465,6 +471,8 @@ impl ConfigBuilder {
         prometheus_port: u16,
         /// Sets `prometheus_endpoint`.
         prometheus_endpoint: String,
+        /// Sets `metric_cardinality_limit`.
+        metric_cardinality_limit: usize,
         /// Sets `trace_sample_rate`.
         trace_sample_rate: f64,
         /// Sets `trace_parent_based`.
@@ -646,6 +654,9 @@ fn set_field(
         "prometheus_host" => c.prometheus_host = raw.to_owned(),
         "prometheus_port" => c.prometheus_port = parse_port(field, raw, o)?,
         "prometheus_endpoint" => c.prometheus_endpoint = raw.to_owned(),
+        "metric_cardinality_limit" => {
+            c.metric_cardinality_limit = parse_num(field, raw, o, "a positive whole number")?
+        }
         "trace_sample_rate" => {
             c.trace_sample_rate = parse_num(field, raw, o, "a number in 0.0..=1.0")?
         }
@@ -807,6 +818,15 @@ impl ObservabilityConfig {
                 &o("trace_sample_rate", &v),
                 "outside 0..1",
                 "a number in 0.0..=1.0",
+            ));
+        }
+        if self.metric_cardinality_limit == 0 {
+            return Err(err(
+                "metric_cardinality_limit",
+                "0",
+                &o("metric_cardinality_limit", "0"),
+                "must allow at least one series",
+                "a positive whole number",
             ));
         }
         if self.max_queue_size == 0 {

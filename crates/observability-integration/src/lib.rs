@@ -41,3 +41,5 @@ pub use setup::{
     ExporterStatus, Failure, Observability, ObservabilityBuilder, ObservabilityGuard,
     ShutdownReport, SignalState, StatusReport, DEFAULT_SHUTDOWN_DEADLINE,
 };
+pub mod prometheus;
+pub mod server;

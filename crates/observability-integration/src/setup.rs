@@ -30,7 +30,9 @@ use crate::export::{
     MetricExportStats, SpanCounts, SpanStats,
 };
 use crate::logs::JsonFormat;
+use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::runtime::ObsRuntime;
+use crate::server::MetricsServer;
 
 /// Targets whose own `tracing` spans must never become exported spans: the
 /// exporters' network stack (exporting them would feed back into itself).
@@ -394,6 +396,8 @@ impl ObservabilityBuilder {
         let metric_stats = Arc::new(MetricExportStats::default());
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
         let mut metrics_asked = false;
+        let mut prometheus: Option<PrometheusMetrics> = None;
+        let mut metrics_server: Option<MetricsServer> = None;
         if self.metrics {
             if let Some(url) = cfg.metrics_url() {
                 metrics_asked = true;
@@ -429,10 +433,34 @@ impl ObservabilityBuilder {
             }
             if cfg.enable_prometheus {
                 metrics_asked = true;
-                report.failures.push(Failure {
-                    component: "metrics.prometheus".into(),
-                    error: "the Prometheus /metrics server is not part of this build yet".into(),
+                let prom = PrometheusMetrics::new(PrometheusOptions {
+                    cardinality_limit: cfg.metric_cardinality_limit,
+                    exemplars: true,
+                    process_metrics: true,
+                    service: cfg.service_name.clone(),
+                    version: cfg.service_version.clone(),
                 });
+                meter_builder = meter_builder.with_reader(prom.reader());
+                match MetricsServer::start(&rt, &cfg.prometheus_host, cfg.prometheus_port, &cfg.prometheus_endpoint, prom.clone()) {
+                    Ok(server) => {
+                        let addr = server.addr();
+                        report.metrics_addr = Some(addr);
+                        report.exporters.push(ExporterStatus {
+                            name: "prometheus".into(),
+                            signal: "metrics",
+                            endpoint: Some(format!("http://{addr}{}", cfg.prometheus_endpoint)),
+                        });
+                        metrics_server = Some(server);
+                    }
+                    Err(e) => report.failures.push(Failure {
+                        component: "metrics.prometheus".into(),
+                        error: format!(
+                            "cannot bind {}:{}: {e}. The metrics server is off; everything else runs. Set prometheus_port (OTEL_EXPORTER_PROMETHEUS_PORT) to a free port",
+                            cfg.prometheus_host, cfg.prometheus_port
+                        ),
+                    }),
+                }
+                prometheus = Some(prom);
             }
             if metrics_asked {
                 report.metrics = if report
@@ -462,6 +490,8 @@ impl ObservabilityBuilder {
             log_writer: Mutex::new(self.log_writer),
             logs: self.logs,
             shut_down: Mutex::new(None),
+            prometheus,
+            metrics_server: Mutex::new(metrics_server),
         }
     }
 
@@ -786,6 +816,8 @@ pub struct Observability {
     log_writer: Mutex<Option<BoxMakeWriter>>,
     logs: bool,
     shut_down: Mutex<Option<ShutdownReport>>,
+    prometheus: Option<PrometheusMetrics>,
+    metrics_server: Mutex<Option<MetricsServer>>,
 }
 
 impl fmt::Debug for Observability {
@@ -815,6 +847,8 @@ impl Observability {
             log_writer: Mutex::new(log_writer),
             logs: false,
             shut_down: Mutex::new(None),
+            prometheus: None,
+            metrics_server: Mutex::new(None),
         }
     }
 
@@ -855,7 +889,19 @@ impl Observability {
         if let (Some(mp), true) = (&self.meter_provider, self.metered) {
             b = b.meter_provider(mp);
         }
+        if let Some(observer) = self
+            .prometheus
+            .as_ref()
+            .and_then(PrometheusMetrics::duration_observer)
+        {
+            b = b.duration_observer(observer);
+        }
         b.build()
+    }
+
+    /// The Prometheus registry behind `/metrics`, if enabled.
+    pub fn prometheus(&self) -> Option<&PrometheusMetrics> {
+        self.prometheus.as_ref()
     }
 
     /// Span accounting per pipeline (exporter), live.
@@ -1003,6 +1049,14 @@ impl Observability {
                 let _ = mp.shutdown_with_timeout(deadline);
             }
         });
+        if let Some(mut server) = self
+            .metrics_server
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            server.stop();
+        }
         let report = ShutdownReport {
             completed,
             spans: self.span_counts(),

@@ -8,7 +8,9 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig, OtlpProtocol};
+use observability_integration::{
+    EnvSource, ObservabilityBuilder, ObservabilityConfig, OtlpProtocol,
+};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 use serde_json::Value;
 
@@ -33,8 +35,10 @@ fn start_receiver() -> Option<Receiver> {
         return None;
     };
     let (grpc, http) = (support::free_port(), support::free_port());
-    let out = std::env::temp_dir().join(format!("otlp-metrics-{}-{grpc}.jsonl", std::process::id()));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/otlp_metrics_receiver.py");
+    let out =
+        std::env::temp_dir().join(format!("otlp-metrics-{}-{grpc}.jsonl", std::process::id()));
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support/otlp_metrics_receiver.py");
     let mut child = Command::new(python)
         .arg(script)
         .arg(&out)
@@ -48,7 +52,12 @@ fn start_receiver() -> Option<Receiver> {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     assert_eq!(line.trim(), "READY", "receiver did not start");
-    Some(Receiver { child, out, grpc, http })
+    Some(Receiver {
+        child,
+        out,
+        grpc,
+        http,
+    })
 }
 
 fn requests(r: &Receiver, transport: &str) -> Vec<Value> {
@@ -62,7 +71,10 @@ fn requests(r: &Receiver, transport: &str) -> Vec<Value> {
 }
 
 fn metric<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
-    req["resourceMetrics"].as_array()?.iter().flat_map(|rm| rm["scopeMetrics"].as_array().into_iter().flatten())
+    req["resourceMetrics"]
+        .as_array()?
+        .iter()
+        .flat_map(|rm| rm["scopeMetrics"].as_array().into_iter().flatten())
         .flat_map(|sm| sm["metrics"].as_array().into_iter().flatten())
         .find(|m| m["name"] == name)
 }
@@ -72,7 +84,12 @@ fn attrs(point: &Value) -> Vec<(String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|kv| (kv["key"].as_str().unwrap().to_owned(), kv["value"]["stringValue"].as_str().unwrap_or("").to_owned()))
+        .map(|kv| {
+            (
+                kv["key"].as_str().unwrap().to_owned(),
+                kv["value"]["stringValue"].as_str().unwrap_or("").to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -90,8 +107,16 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
         return;
     };
     for (protocol, endpoint, transport) in [
-        (OtlpProtocol::Grpc, format!("http://127.0.0.1:{}", receiver.grpc), "grpc"),
-        (OtlpProtocol::HttpProtobuf, format!("http://127.0.0.1:{}", receiver.http), "http"),
+        (
+            OtlpProtocol::Grpc,
+            format!("http://127.0.0.1:{}", receiver.grpc),
+            "grpc",
+        ),
+        (
+            OtlpProtocol::HttpProtobuf,
+            format!("http://127.0.0.1:{}", receiver.http),
+            "http",
+        ),
     ] {
         let cfg = ObservabilityConfig::builder()
             .env(EnvSource::None)
@@ -104,7 +129,10 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
             .metrics_export_interval(Duration::from_secs(3600))
             .build()
             .unwrap();
-        let obs = ObservabilityBuilder::new(cfg).tracing(false).logs(false).build();
+        let obs = ObservabilityBuilder::new(cfg)
+            .tracing(false)
+            .logs(false)
+            .build();
         assert!(obs.report().all_live(), "{}", obs.report());
         let step = lambda("measured", |x: u64| async move {
             if x % 4 == 0 {
@@ -125,12 +153,24 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
             if let Some(r) = requests(&receiver, transport).into_iter().last() {
                 break r;
             }
-            assert!(Instant::now() < deadline, "no {transport} metrics request arrived");
+            assert!(
+                Instant::now() < deadline,
+                "no {transport} metrics request arrived"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
-        assert_eq!(resource_attr(&req, "service.name").as_deref(), Some(format!("metrics-{transport}").as_str()));
-        assert_eq!(resource_attr(&req, "service.version").as_deref(), Some("9.9.9"));
-        assert_eq!(resource_attr(&req, "deployment.environment.name").as_deref(), Some("test"));
+        assert_eq!(
+            resource_attr(&req, "service.name").as_deref(),
+            Some(format!("metrics-{transport}").as_str())
+        );
+        assert_eq!(
+            resource_attr(&req, "service.version").as_deref(),
+            Some("9.9.9")
+        );
+        assert_eq!(
+            resource_attr(&req, "deployment.environment.name").as_deref(),
+            Some("test")
+        );
 
         let exec = metric(&req, "primitive_executions").expect("primitive_executions");
         assert_eq!(exec["unit"], "1");
@@ -138,20 +178,32 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
         let mut by_status = std::collections::BTreeMap::new();
         for p in exec["sum"]["dataPoints"].as_array().unwrap() {
             let a = attrs(p);
-            assert!(a.contains(&("primitive".into(), "measured".into())), "{a:?}");
+            assert!(
+                a.contains(&("primitive".into(), "measured".into())),
+                "{a:?}"
+            );
             assert!(a.contains(&("type".into(), "lambda".into())), "{a:?}");
             let status = a.iter().find(|(k, _)| k == "status").unwrap().1.clone();
             let v: u64 = p["asInt"].as_str().unwrap().parse().unwrap();
             by_status.insert(status, v);
         }
         assert_eq!(by_status.get("ok"), Some(&9), "{transport}: {by_status:?}");
-        assert_eq!(by_status.get("error"), Some(&3), "{transport}: {by_status:?}");
+        assert_eq!(
+            by_status.get("error"),
+            Some(&3),
+            "{transport}: {by_status:?}"
+        );
 
         let dur = metric(&req, "primitive_duration").expect("primitive_duration");
         assert_eq!(dur["unit"], "s");
         let point = &dur["histogram"]["dataPoints"][0];
         assert_eq!(point["count"].as_str().unwrap(), "12");
-        let bounds: Vec<f64> = point["explicitBounds"].as_array().unwrap().iter().map(|b| b.as_f64().unwrap()).collect();
+        let bounds: Vec<f64> = point["explicitBounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_f64().unwrap())
+            .collect();
         assert_eq!(bounds, primitives_core::telemetry::DURATION_BUCKETS);
 
         let errors = metric(&req, "primitive_errors").expect("primitive_errors");
@@ -160,6 +212,9 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
         assert_eq!(p["asInt"].as_str().unwrap(), "3");
 
         let active = metric(&req, "primitive_active").expect("primitive_active");
-        assert_eq!(active["sum"]["isMonotonic"].as_bool().unwrap_or(false), false);
+        assert_eq!(
+            active["sum"]["isMonotonic"].as_bool().unwrap_or(false),
+            false
+        );
     }
 }
