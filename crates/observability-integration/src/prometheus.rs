@@ -27,6 +27,11 @@ use prometheus_client::registry::{Registry, Unit};
 
 type Labels = Vec<(String, String)>;
 type TraceLabels = Vec<(String, String)>;
+/// Per-bucket (upper bound, count), last bound `+Inf`.
+type Buckets = Vec<(f64, u64)>;
+/// (labels, sum, count, buckets)
+type HistPoint = (Labels, f64, u64, Buckets);
+type DurationHandles = HashMap<String, Vec<(String, HistogramWithExemplars<TraceLabels>)>>;
 
 /// The label set that absorbs series beyond the cardinality limit.
 pub const OVERFLOW_LABEL: (&str, &str) = ("otel_metric_overflow", "true");
@@ -132,7 +137,7 @@ enum Points {
     GaugeI(Vec<(Labels, i64)>),
     GaugeF(Vec<(Labels, f64)>),
     /// (labels, sum, count, per-bucket (upper bound, count))
-    Histogram(Vec<(Labels, f64, u64, Vec<(f64, u64)>)>),
+    Histogram(Vec<HistPoint>),
 }
 
 impl Points {
@@ -318,7 +323,7 @@ impl CardinalityGuard {
             Points::GaugeF(v) => fold_scalar!(v, GaugeF, 0f64),
             Points::Histogram(v) => {
                 let mut out = Vec::new();
-                let mut acc: Option<(f64, u64, Vec<(f64, u64)>)> = None;
+                let mut acc: Option<(f64, u64, Buckets)> = None;
                 for (l, sum, count, buckets) in v {
                     if self.admit(name, &l) {
                         out.push((l, sum, count, buckets));
@@ -511,7 +516,7 @@ impl Collector for OtelBridge {
 #[derive(Debug, Clone)]
 pub struct ExemplarDurations {
     family: Family<Labels, HistogramWithExemplars<TraceLabels>>,
-    handles: Arc<RwLock<HashMap<String, Vec<(String, HistogramWithExemplars<TraceLabels>)>>>>,
+    handles: Arc<RwLock<DurationHandles>>,
     limit: usize,
     guard: Arc<CardinalityGuard>,
 }
