@@ -1,0 +1,328 @@
+//! Against a real Prometheus server (Debian's `prometheus`, started here on
+//! a free loopback port with a 1 s scrape interval and exemplar storage):
+//! exact counts, the spec's throughput / p95 / error-rate queries written
+//! for our metric names, and exemplars whose trace ids were really
+//! exported. Skips without Prometheus unless CI=true.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
+use serde_json::Value;
+use support::Collect;
+
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: support::phoenix::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    async fn start(target: std::net::SocketAddr) -> Option<Prometheus> {
+        let Some(bin) = which("prometheus") else {
+            support::backend_missing("prometheus (Debian package prometheus)");
+            return None;
+        };
+        let port = support::free_port();
+        let dir = std::env::temp_dir().join(format!("prom-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let child = Command::new(bin)
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let p = Prometheus {
+            child,
+            port,
+            _dir: support::phoenix::TempDir(dir),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !reqwest::get(format!("http://127.0.0.1:{port}/-/ready"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "prometheus did not become ready");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Some(p)
+    }
+
+    async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
+        let url = reqwest::Url::parse_with_params(
+            &format!("http://127.0.0.1:{}{path}", self.port),
+            params,
+        )
+        .unwrap();
+        let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        assert_eq!(v["status"], "success", "{v}");
+        v["data"].clone()
+    }
+
+    /// An instant query's single scalar result, if any.
+    async fn query(&self, q: &str) -> Option<f64> {
+        let data = self.api("/api/v1/query", &[("query", q.to_owned())]).await;
+        let result = data["result"].as_array()?;
+        let first = result.first()?;
+        first["value"][1].as_str()?.parse().ok()
+    }
+
+    async fn wait_for(&self, q: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.query(q).await == Some(want) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{q} never reached {want} (last {:?})",
+                self.query(q).await
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
+
+fn which(cmd: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(cmd))
+            .find(|p| p.is_file())
+    })
+}
+
+/// Prometheus's histogram_quantile over cumulative (le, count) buckets.
+fn quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {
+    let total = buckets.last().unwrap().1;
+    let rank = q * total;
+    let mut prev = (0.0, 0.0);
+    for &(le, cum) in buckets {
+        if cum >= rank {
+            if le.is_infinite() {
+                return prev.0;
+            }
+            let lower = if prev.0 == 0.0 && le <= 0.0 {
+                0.0
+            } else {
+                prev.0
+            };
+            return lower + (le - lower) * (rank - prev.1) / (cum - prev.1);
+        }
+        prev = (le, cum);
+    }
+    f64::NAN
+}
+
+fn scraped_buckets(text: &str) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
+    for l in text.lines().filter(|l| {
+        l.starts_with("primitive_duration_seconds_bucket{") && l.contains("primitive=\"work\"")
+    }) {
+        let le = l.split("le=\"").nth(1).unwrap().split('"').next().unwrap();
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap()
+        };
+        let v: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        out.push((le, v));
+    }
+    out.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
+    let sink = Collect::default();
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .service_name("prom-e2e")
+        .prometheus_port(0u16)
+        .schedule_delay(Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg)
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    let addr = obs.report().metrics_addr.unwrap();
+    let Some(prom) = Prometheus::start(addr).await else {
+        return;
+    };
+    let started = SystemTime::now();
+
+    let work = lambda("work", |(fail, ms): (bool, u64)| async move {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        if fail {
+            Err(Error::with_kind("upstream", "upstream failed"))
+        } else {
+            Ok(ms)
+        }
+    })
+    .into_workflow();
+    let run = |fail: bool, ms: u64| {
+        let (work, ctx) = (
+            work.clone(),
+            WorkflowContext::new().with_telemetry(obs.telemetry()),
+        );
+        async move {
+            let _ = work.run(&ctx, (fail, ms)).await;
+        }
+    };
+    // Phase 1: the series exist before the measured increase.
+    run(false, 5).await;
+    run(true, 5).await;
+    prom.wait_for("sum(primitive_executions_total{primitive=\"work\"})", 2.0)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Phase 2: 30 ok (spread over buckets) and 9 errors.
+    for i in 0..30 {
+        run(false, [2, 8, 30, 120][i % 4]).await;
+    }
+    for _ in 0..9 {
+        run(true, 15).await;
+    }
+    prom.wait_for("sum(primitive_executions_total{primitive=\"work\"})", 41.0)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Exact counts.
+    assert_eq!(
+        prom.query("sum(primitive_executions_total{primitive=\"work\",status=\"ok\"})")
+            .await,
+        Some(31.0)
+    );
+    assert_eq!(
+        prom.query("sum(primitive_executions_total{primitive=\"work\",status=\"error\"})")
+            .await,
+        Some(10.0)
+    );
+    assert_eq!(
+        prom.query("sum(primitive_errors_total{primitive=\"work\",error_type=\"upstream\"})")
+            .await,
+        Some(10.0)
+    );
+    assert_eq!(
+        prom.query("sum(primitive_duration_seconds_count{primitive=\"work\"})")
+            .await,
+        Some(41.0)
+    );
+    // Error rate as a ratio of totals: exact.
+    let ratio = prom
+        .query("sum(primitive_errors_total{primitive=\"work\"}) / sum(primitive_executions_total{primitive=\"work\"})")
+        .await
+        .unwrap();
+    assert!((ratio - 10.0 / 41.0).abs() < 1e-12, "{ratio}");
+
+    // p95 from the stored buckets equals the quantile of what we served.
+    let (_, _, text) = {
+        let resp = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap();
+        (0, 0, resp.text().await.unwrap())
+    };
+    let buckets = scraped_buckets(&text);
+    assert_eq!(buckets.last().unwrap().1, 41.0);
+    let expected_p95 = quantile(0.95, &buckets);
+    let p95 = prom
+        .query("histogram_quantile(0.95, sum by (le) (primitive_duration_seconds_bucket{primitive=\"work\"}))")
+        .await
+        .unwrap();
+    assert!(
+        (p95 - expected_p95).abs() < 1e-9,
+        "prometheus p95 {p95} vs served buckets {expected_p95}"
+    );
+    assert!(
+        p95 > 0.1 && p95 <= 0.25,
+        "the 120 ms runs dominate the tail: {p95}"
+    );
+
+    // The spec's rate-based queries, written for our names.
+    let throughput = prom
+        .query("sum(rate(primitive_duration_seconds_count{primitive=\"work\"}[5m]))")
+        .await
+        .unwrap();
+    let error_rate = prom
+        .query("sum(rate(primitive_errors_total{primitive=\"work\"}[5m]))")
+        .await
+        .unwrap();
+    let p95_rate = prom
+        .query("histogram_quantile(0.95, sum by (le) (rate(primitive_duration_seconds_bucket{primitive=\"work\"}[5m])))")
+        .await
+        .unwrap();
+    assert!(
+        throughput > 0.0 && error_rate > 0.0,
+        "{throughput} {error_rate}"
+    );
+    let rate_ratio = error_rate / throughput;
+    assert!(
+        (rate_ratio - 9.0 / 39.0).abs() < 0.05,
+        "rate-based error ratio {rate_ratio} vs 9/39 (phase-2 increase)"
+    );
+    assert!(p95_rate > 0.1 && p95_rate <= 0.25, "{p95_rate}");
+
+    // Exemplars: trace ids of spans that were really exported.
+    let now = SystemTime::now();
+    let secs = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+            .to_string()
+    };
+    let data = prom
+        .api(
+            "/api/v1/query_exemplars",
+            &[
+                (
+                    "query",
+                    "primitive_duration_seconds_bucket{primitive=\"work\"}".to_owned(),
+                ),
+                ("start", secs(started - Duration::from_secs(5))),
+                ("end", secs(now + Duration::from_secs(5))),
+            ],
+        )
+        .await;
+    let trace_ids: Vec<String> = data
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!trace_ids.is_empty(), "exemplars stored: {data}");
+    assert!(obs.force_flush(Duration::from_secs(5)));
+    let exported: BTreeMap<String, ()> = sink
+        .spans
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| (s.span_context.trace_id().to_string(), ()))
+        .collect();
+    for t in &trace_ids {
+        assert!(exported.contains_key(t), "exemplar trace {t} was exported");
+    }
+}
