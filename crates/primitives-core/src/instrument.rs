@@ -61,7 +61,6 @@ struct Bound {
     telemetry_id: u64,
     ok: BoundCounter<u64>,
     error: BoundCounter<u64>,
-    cancelled: BoundCounter<u64>,
     duration: BoundHistogram<f64>,
     active: BoundUpDownCounter<i64>,
 }
@@ -95,7 +94,6 @@ impl Meta {
                 telemetry_id: tel.id,
                 ok: inst.executions.bind(&self.labels("ok")),
                 error: inst.executions.bind(&self.labels("error")),
-                cancelled: inst.executions.bind(&self.labels("cancelled")),
                 duration: inst.duration.bind(&kind),
                 active: inst.active.bind(&[self.name.kv("primitive")]),
             }
@@ -429,7 +427,8 @@ impl<'a> Guard<'a> {
                     match status {
                         "ok" => b.ok.add(1),
                         "error" => b.error.add(1),
-                        _ => b.cancelled.add(1),
+                        // Rare: not bound, so no zero series per primitive.
+                        _ => inst.executions.add(1, &meta.labels(status)),
                     }
                     b.duration.record(secs);
                     b.active.add(-1);

@@ -1,0 +1,122 @@
+//! Run with: `cargo run --example full_stack`
+//!
+//! The spec's "Pattern 1: full-stack observability", in Rust. One call sets
+//! up traces, metrics and logs; a workflow `validate >> cache(router(fast |
+//! quality)) >> format` handles a few requests. With no backend it prints
+//! each span on stderr (console exporter), JSON log lines with trace ids on
+//! stdout, serves Prometheus metrics on http://127.0.0.1:9464/metrics, and
+//! shows an excerpt of them. Set `OTEL_EXPORTER_OTLP_ENDPOINT` (for example
+//! `http://localhost:4317`, Jaeger or Tempo) to export over OTLP instead.
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use observability_integration::{
+    global_report, global_span_counts, initialize_observability, shutdown_observability,
+    ObservabilityConfig,
+};
+use primitives_core::{lambda, Cache, Error, PrimitiveExt, Router, WorkflowContext};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // 1. Initialize observability: defaults < env (OTEL_*, OBSERVABILITY_*) < code.
+    let from_env = ObservabilityConfig::from_env()?;
+    let console = from_env.otlp_endpoint.is_none() && from_env.otlp_traces_endpoint.is_none();
+    let config = ObservabilityConfig::builder()
+        .service_name(if from_env.service_name == "unknown_service" {
+            "user-service".to_string()
+        } else {
+            from_env.service_name.clone()
+        })
+        .enable_console_exporter(console)
+        .build()?;
+    let ok = initialize_observability(config);
+    eprintln!(
+        "\n{}",
+        global_report().map(|r| r.to_string()).unwrap_or_default()
+    );
+    if !ok {
+        eprintln!("(continuing: what did start keeps running)\n");
+    }
+
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        // 2. Build an observable workflow.
+        let fast = lambda("llm_fast", |prompt: String| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok::<_, Error>(format!("fast answer to {prompt:?}"))
+        });
+        let quality = lambda("llm_quality", |prompt: String| async move {
+            tokio::time::sleep(Duration::from_millis(120)).await;
+            Ok::<_, Error>(format!("careful answer to {prompt:?}"))
+        });
+        let router = Router::new(|p: &String, _: &WorkflowContext| {
+            if p.len() > 30 { "quality".into() } else { "fast".into() }
+        })
+        .route("fast", fast)
+        .route("quality", quality)
+        .default_route("fast");
+        let cache = Cache::builder(router, |p: &String| p.clone())
+            .ttl(Duration::from_secs(3600))
+            .build();
+        let validate = lambda("input_validator", |p: String| async move {
+            if p.trim().is_empty() {
+                Err(Error::with_kind("empty_prompt", "the prompt is empty"))
+            } else {
+                Ok(p.trim().to_string())
+            }
+        });
+        let format = lambda("output_formatter", |a: String| async move { Ok::<_, Error>(a.to_uppercase()) });
+        let workflow = (validate >> cache >> format).named("handle_request").into_workflow();
+
+        // 3. Execute with full observability.
+        for (i, prompt) in ["hello", "hello", "explain the borrow checker in detail please", "   "]
+            .into_iter()
+            .enumerate()
+        {
+            let ctx = WorkflowContext::new()
+                .with_correlation_id(format!("req-{i}"))
+                .with_data("user_id", "user-789");
+            tracing::info!(correlation_id = %ctx.correlation_id(), "request received");
+            match workflow.run(&ctx, prompt.to_string()).await {
+                Ok(answer) => tracing::info!(correlation_id = %ctx.correlation_id(), %answer, "request completed"),
+                Err(e) => tracing::error!(correlation_id = %ctx.correlation_id(), error = %e, "request failed"),
+            }
+        }
+    });
+
+    // What Prometheus would scrape.
+    if let Some(addr) = global_report().and_then(|r| r.metrics_addr) {
+        let mut s = std::net::TcpStream::connect(addr)?;
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        eprintln!("\nexcerpt of http://{addr}/metrics:");
+        for line in body.lines().filter(|l| {
+            l.starts_with("primitive_executions_total")
+                || l.starts_with("cache_")
+                || l.starts_with("primitive_duration_seconds_count")
+        }) {
+            eprintln!("  {line}");
+        }
+    }
+    for (pipeline, c) in global_span_counts() {
+        eprintln!(
+            "spans via {pipeline}: ended {}, exported {}, dropped {}, in flight {}",
+            c.ended,
+            c.exported,
+            c.dropped(),
+            c.in_flight
+        );
+    }
+    if let Some(r) = shutdown_observability(Duration::from_secs(5)) {
+        eprintln!(
+            "shutdown {}",
+            if r.completed {
+                "flushed everything"
+            } else {
+                "hit its deadline"
+            }
+        );
+    }
+    Ok(())
+}
