@@ -16,28 +16,43 @@ fn per_step(c: &mut Criterion) {
 
     let raw = bare();
     let ctx = WorkflowContext::new();
-    g.bench_function("bare", |b| b.to_async(&rt).iter(|| async { raw.execute(&ctx, black_box(1)).await }));
+    g.bench_function("bare", |b| {
+        b.to_async(&rt)
+            .iter(|| async { raw.execute(&ctx, black_box(1)).await })
+    });
 
     // 1. Core only: nothing installed, in-process metrics off.
     let wf = observed();
-    g.bench_function("1_nothing_enabled", |b| b.to_async(&rt).iter(|| async { wf.run(&ctx, black_box(1)).await }));
+    g.bench_function("1_nothing_enabled", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf.run(&ctx, black_box(1)).await })
+    });
 
     // 2. Full setup, sampled, batch export to a counting no-op exporter.
     let (obs, _) = setup(Setup::Sampled);
     let ctx2 = WorkflowContext::new().with_telemetry(obs.telemetry());
-    g.bench_function("2_sampled_batch_export", |b| b.to_async(&rt).iter(|| async { wf.run(&ctx2, black_box(1)).await }));
+    g.bench_function("2_sampled_batch_export", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf.run(&ctx2, black_box(1)).await })
+    });
 
     // 3. Full setup, not sampled.
     let (obs3, _) = setup(Setup::NotSampled);
     let ctx3 = WorkflowContext::new().with_telemetry(obs3.telemetry());
     let wf3 = observed();
-    g.bench_function("3_not_sampled", |b| b.to_async(&rt).iter(|| async { wf3.run(&ctx3, black_box(1)).await }));
+    g.bench_function("3_not_sampled", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf3.run(&ctx3, black_box(1)).await })
+    });
 
     // 4. Metrics only.
     let (obs4, _) = setup(Setup::MetricsOnly);
     let ctx4 = WorkflowContext::new().with_telemetry(obs4.telemetry());
     let wf4 = observed();
-    g.bench_function("4_metrics_only", |b| b.to_async(&rt).iter(|| async { wf4.run(&ctx4, black_box(1)).await }));
+    g.bench_function("4_metrics_only", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf4.run(&ctx4, black_box(1)).await })
+    });
 
     // 5. As 2, plus one JSON log line with trace_id per step, to a sink.
     let (obs5, _) = {
@@ -58,7 +73,10 @@ fn per_step(c: &mut Criterion) {
     let _guard = tracing::subscriber::set_default(subscriber);
     let ctx5 = WorkflowContext::new().with_telemetry(obs5.telemetry());
     let wf5 = logging();
-    g.bench_function("5_sampled_plus_json_log", |b| b.to_async(&rt).iter(|| async { wf5.run(&ctx5, black_box(1)).await }));
+    g.bench_function("5_sampled_plus_json_log", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf5.run(&ctx5, black_box(1)).await })
+    });
     g.finish();
     drop(_guard);
     for o in [obs, obs3, obs4, obs5] {

@@ -18,11 +18,17 @@ fn per_step_mimalloc(c: &mut Criterion) {
     let mut g = c.benchmark_group("per_step_mimalloc");
     let raw = bare();
     let ctx = WorkflowContext::new();
-    g.bench_function("bare", |b| b.to_async(&rt).iter(|| async { raw.execute(&ctx, black_box(1)).await }));
+    g.bench_function("bare", |b| {
+        b.to_async(&rt)
+            .iter(|| async { raw.execute(&ctx, black_box(1)).await })
+    });
     let wf = observed();
     let (obs, _) = setup(Setup::Sampled);
     let ctx2 = WorkflowContext::new().with_telemetry(obs.telemetry());
-    g.bench_function("2_sampled_batch_export", |b| b.to_async(&rt).iter(|| async { wf.run(&ctx2, black_box(1)).await }));
+    g.bench_function("2_sampled_batch_export", |b| {
+        b.to_async(&rt)
+            .iter(|| async { wf.run(&ctx2, black_box(1)).await })
+    });
     g.finish();
     obs.shutdown(std::time::Duration::from_secs(5));
 }

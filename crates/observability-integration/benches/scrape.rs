@@ -13,7 +13,9 @@ fn scrape(c: &mut Criterion) {
         exemplars: false,
         ..PrometheusOptions::default()
     });
-    let mp = SdkMeterProvider::builder().with_reader(prom.reader()).build();
+    let mp = SdkMeterProvider::builder()
+        .with_reader(prom.reader())
+        .build();
     let meter = mp.meter("bench");
     let count = meter.u64_counter("primitive_executions").build();
     let dur = meter
@@ -23,7 +25,10 @@ fn scrape(c: &mut Criterion) {
         .build();
     for p in 0..100 {
         for s in 0..5 {
-            let attrs = [KeyValue::new("primitive", format!("p{p}")), KeyValue::new("status", format!("s{s}"))];
+            let attrs = [
+                KeyValue::new("primitive", format!("p{p}")),
+                KeyValue::new("status", format!("s{s}")),
+            ];
             count.add(1, &attrs);
             dur.record(0.01, &attrs);
         }

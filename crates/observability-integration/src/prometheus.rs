@@ -573,12 +573,49 @@ impl ExemplarDurations {
     }
 }
 
+/// Minimum time between two exemplars of one series: Prometheus keeps the
+/// latest exemplar per bucket, so one per 100 ms is plenty, and building an
+/// exemplar (a trace id string) on every step would cost more than the step.
+const EXEMPLAR_INTERVAL_NANOS: u64 = 100_000_000;
+
+struct BoundExemplarDuration {
+    hist: HistogramWithExemplars<TraceLabels>,
+    last_exemplar: std::sync::atomic::AtomicU64,
+}
+
+impl primitives_core::telemetry::BoundDurationObserver for BoundExemplarDuration {
+    fn observe(&self, seconds: f64, span: &SpanContext, ended: std::time::SystemTime) {
+        use std::sync::atomic::Ordering;
+        let mut exemplar = None;
+        if span.is_valid() && span.is_sampled() {
+            let now = ended
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            let last = self.last_exemplar.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= EXEMPLAR_INTERVAL_NANOS
+                && self
+                    .last_exemplar
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                exemplar = Some(vec![("trace_id".to_owned(), span.trace_id().to_string())]);
+            }
+        }
+        self.hist.observe(seconds, exemplar, None);
+    }
+}
+
 impl primitives_core::telemetry::DurationObserver for ExemplarDurations {
-    fn observe(&self, primitive: &str, kind: &str, seconds: f64, span: &SpanContext) {
-        let h = self.handle(primitive, kind);
-        let exemplar = (span.is_valid() && span.is_sampled())
-            .then(|| vec![("trace_id".to_owned(), span.trace_id().to_string())]);
-        h.observe(seconds, exemplar, None);
+    fn bind(
+        &self,
+        primitive: &str,
+        kind: &str,
+    ) -> Box<dyn primitives_core::telemetry::BoundDurationObserver> {
+        Box::new(BoundExemplarDuration {
+            hist: self.handle(primitive, kind),
+            last_exemplar: std::sync::atomic::AtomicU64::new(0),
+        })
     }
 }
 

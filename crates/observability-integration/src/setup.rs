@@ -477,7 +477,7 @@ impl ObservabilityBuilder {
         let meter_provider = meter_builder.build();
         register_self_metrics(&meter_provider, &pipelines, &metric_stats);
 
-        Observability {
+        let mut obs = Observability {
             config: cfg,
             runtime: Some(rt),
             tracer_provider: Some(tracer_provider),
@@ -492,7 +492,10 @@ impl ObservabilityBuilder {
             shut_down: Mutex::new(None),
             prometheus,
             metrics_server: Mutex::new(metrics_server),
-        }
+            telemetry: primitives_core::Telemetry::builder().build(),
+        };
+        obs.telemetry = obs.build_telemetry();
+        obs
     }
 
     /// Builds and installs globally: OpenTelemetry globals, propagators,
@@ -818,6 +821,7 @@ pub struct Observability {
     shut_down: Mutex<Option<ShutdownReport>>,
     prometheus: Option<PrometheusMetrics>,
     metrics_server: Mutex<Option<MetricsServer>>,
+    telemetry: primitives_core::Telemetry,
 }
 
 impl fmt::Debug for Observability {
@@ -849,6 +853,7 @@ impl Observability {
             shut_down: Mutex::new(None),
             prometheus: None,
             metrics_server: Mutex::new(None),
+            telemetry: primitives_core::Telemetry::builder().build(),
         }
     }
 
@@ -881,8 +886,13 @@ impl Observability {
     /// `WorkflowContext::with_telemetry` (non-global) or
     /// `primitives_core::telemetry::set_global`.
     pub fn telemetry(&self) -> primitives_core::Telemetry {
-        let mut b =
-            primitives_core::Telemetry::builder().in_process_metrics(!self.report.sdk_disabled);
+        self.telemetry.clone()
+    }
+
+    fn build_telemetry(&self) -> primitives_core::Telemetry {
+        let mut b = primitives_core::Telemetry::builder()
+            .in_process_metrics(!self.report.sdk_disabled)
+            .correlation_in_context(self.logs && self.config.log_correlation);
         if let (Some(tp), true) = (&self.tracer_provider, self.traced) {
             b = b.tracer_provider(tp);
         }

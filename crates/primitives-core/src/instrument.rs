@@ -11,12 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
-use opentelemetry::{Context, KeyValue};
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer,
+};
+use opentelemetry::{Context, KeyValue, Value};
 
 use crate::context::RunIdentity;
 use crate::stats::{Outcome, Stats};
-use crate::telemetry::{self, Instruments, Name, Telemetry, TelemetryRef};
+use crate::telemetry::{self, BoundDurationObserver, Instruments, Name, Telemetry, TelemetryRef};
 use crate::{Error, Primitive, WorkflowContext};
 
 /// Where a child sits in its parent: recorded as one attribute on the
@@ -56,13 +58,21 @@ pub(crate) struct Meta {
 }
 
 /// Metric handles bound to this step's labels, for one telemetry.
-#[derive(Debug)]
 struct Bound {
     telemetry_id: u64,
     ok: BoundCounter<u64>,
     error: BoundCounter<u64>,
     duration: BoundHistogram<f64>,
     active: BoundUpDownCounter<i64>,
+    duration_observer: Option<Box<dyn BoundDurationObserver>>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("telemetry_id", &self.telemetry_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Meta {
@@ -96,20 +106,39 @@ impl Meta {
                 error: inst.executions.bind(&self.labels("error")),
                 duration: inst.duration.bind(&kind),
                 active: inst.active.bind(&[self.name.kv("primitive")]),
+                duration_observer: tel
+                    .duration_observer
+                    .as_ref()
+                    .map(|o| o.bind(&self.name, self.kind)),
             }
         });
         (b.telemetry_id == tel.id).then_some(b)
     }
 
-    fn stats(&self, tel: &Telemetry) -> Option<Arc<Stats>> {
+    fn stats(&self, tel: &Telemetry) -> Option<StatsRef<'_>> {
         let registry = tel.stats.as_ref()?;
         let (id, stats) = self
             .stats
             .get_or_init(|| (tel.id, registry.get(&self.name, self.kind)));
-        if *id == tel.id {
-            Some(stats.clone())
+        Some(if *id == tel.id {
+            StatsRef::Borrowed(stats)
         } else {
-            Some(registry.get(&self.name, self.kind))
+            StatsRef::Owned(registry.get(&self.name, self.kind))
+        })
+    }
+}
+
+enum StatsRef<'a> {
+    Borrowed(&'a Stats),
+    Owned(Arc<Stats>),
+}
+
+impl std::ops::Deref for StatsRef<'_> {
+    type Target = Stats;
+    fn deref(&self) -> &Stats {
+        match self {
+            StatsRef::Borrowed(s) => s,
+            StatsRef::Owned(s) => s,
         }
     }
 }
@@ -194,29 +223,36 @@ where
     let traced = tel.tracer.is_some();
     let cx = match &tel.tracer {
         Some(tracer) => {
-            let mut attrs = Vec::with_capacity(5 + meta.static_attrs.len());
-            attrs.push(meta.name.kv("primitive.name"));
-            attrs.push(KeyValue::new("primitive.type", meta.kind));
-            attrs.extend(position.attribute());
-            attrs.extend(meta.static_attrs.iter().cloned());
-            if root {
-                attrs.push(KeyValue::new(
-                    "workflow.correlation_id",
-                    ctx.correlation_id_arc().to_string(),
-                ));
-                if let Some(id) = ctx.workflow_id_arc() {
-                    attrs.push(KeyValue::new("workflow.id", id.to_string()));
-                }
-            }
             let builder = SpanBuilder {
                 name: meta.span_name.0.clone(),
                 span_kind: Some(SpanKind::Internal),
                 start_time: Some(start),
-                attributes: Some(attrs),
                 ..SpanBuilder::from_name("")
             };
-            let cx = parent.with_span(tracer.build_with_context(builder, &parent));
-            if root {
+            let mut span = tracer.build_with_context(builder, &parent);
+            // Attributes only for spans that record: an unsampled span
+            // builds no attribute list.
+            if span.is_recording() {
+                span.set_attribute(meta.name.kv("primitive.name"));
+                span.set_attribute(KeyValue::new("primitive.type", meta.kind));
+                if let Some(kv) = position.attribute() {
+                    span.set_attribute(kv);
+                }
+                for kv in &meta.static_attrs {
+                    span.set_attribute(kv.clone());
+                }
+                if root {
+                    span.set_attribute(KeyValue::new(
+                        "workflow.correlation_id",
+                        Value::from(ctx.correlation_id_arc().clone()),
+                    ));
+                    if let Some(id) = ctx.workflow_id_arc() {
+                        span.set_attribute(KeyValue::new("workflow.id", Value::from(id.clone())));
+                    }
+                }
+            }
+            let cx = parent.with_span(span);
+            if root && tel.identity_in_context {
                 cx.with_value(RunIdentity {
                     correlation_id: ctx.correlation_id_arc().clone(),
                     workflow_id: ctx.workflow_id_arc().cloned(),
@@ -373,8 +409,10 @@ impl<'a> Guard<'a> {
             .filter(|_| tel.tracer.is_some())
             .map(|cx| cx.span());
         if let Some(span) = &span {
+            // Success leaves the status Unset, as the OpenTelemetry spec
+            // asks of instrumentation libraries.
             match err {
-                None => span.set_status(Status::Ok),
+                None => {}
                 Some(e) => {
                     if span.is_recording() {
                         span.record_error(e.inner());
@@ -386,7 +424,7 @@ impl<'a> Guard<'a> {
             span.end_with_timestamp(end);
         }
         let status = if err.is_some() { "error" } else { "ok" };
-        self.record_metrics(took, status, err.map(Error::kind));
+        self.record_metrics(took, end, status, err.map(Error::kind));
         if let Some(stats) = meta.stats(tel) {
             stats.record(took, err.map_or(Outcome::Ok, |e| Outcome::Err(e.kind())));
         }
@@ -418,7 +456,13 @@ impl<'a> Guard<'a> {
         }
     }
 
-    fn record_metrics(&self, took: Duration, status: &'static str, error_kind: Option<&str>) {
+    fn record_metrics(
+        &self,
+        took: Duration,
+        end: SystemTime,
+        status: &'static str,
+        error_kind: Option<&str>,
+    ) {
         let (tel, meta) = (self.tel, self.meta);
         let secs = took.as_secs_f64();
         if let Some(inst) = &tel.instruments {
@@ -432,12 +476,25 @@ impl<'a> Guard<'a> {
                     }
                     b.duration.record(secs);
                     b.active.add(-1);
+                    if let Some(obs) = &b.duration_observer {
+                        match (&self.ctx.otel, tel.tracer.is_some()) {
+                            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end),
+                            _ => obs.observe(secs, &SpanContext::NONE, end),
+                        }
+                    }
                 }
                 None => {
                     let labels = meta.labels(status);
                     inst.executions.add(1, &labels);
                     inst.duration.record(secs, &labels[..2]);
                     inst.active.add(-1, &labels[..1]);
+                    if let Some(obs) = &tel.duration_observer {
+                        let bound = obs.bind(&meta.name, meta.kind);
+                        match (&self.ctx.otel, tel.tracer.is_some()) {
+                            (Some(cx), true) => bound.observe(secs, cx.span().span_context(), end),
+                            _ => bound.observe(secs, &SpanContext::NONE, end),
+                        }
+                    }
                 }
             }
             if let Some(kind) = error_kind {
@@ -449,9 +506,6 @@ impl<'a> Guard<'a> {
                     ],
                 );
             }
-        }
-        if let (Some(obs), Some(cx)) = (&tel.duration_observer, &self.ctx.otel) {
-            obs.observe(&meta.name, meta.kind, secs, cx.span().span_context());
         }
     }
 }
@@ -469,7 +523,7 @@ impl Drop for Guard<'_> {
             span.set_attribute(KeyValue::new("primitive.cancelled", true));
             span.end_with_timestamp(end);
         }
-        self.record_metrics(took, "cancelled", None);
+        self.record_metrics(took, end, "cancelled", None);
         if let Some(stats) = self.meta.stats(self.tel) {
             stats.record(took, Outcome::Cancelled);
         }

@@ -46,13 +46,20 @@ thread_local! {
 /// an exporter can attach the trace id as an exemplar (the OpenTelemetry SDK
 /// records none). Implemented by the integration crate.
 pub trait DurationObserver: Send + Sync + 'static {
-    /// Called once per finished step.
+    /// A handle for one step (`primitive`, `kind`), asked for once per step
+    /// and telemetry, then used on every execution.
+    fn bind(&self, primitive: &str, kind: &str) -> Box<dyn BoundDurationObserver>;
+}
+
+/// A [`DurationObserver`] bound to one step.
+pub trait BoundDurationObserver: Send + Sync + 'static {
+    /// One finished execution: its duration, its span (invalid when not
+    /// traced), and when it ended.
     fn observe(
         &self,
-        primitive: &str,
-        kind: &str,
         seconds: f64,
         span: &opentelemetry::trace::SpanContext,
+        ended: std::time::SystemTime,
     );
 }
 
@@ -109,17 +116,23 @@ impl Instruments {
 
 /// Where primitives send their spans, metrics and in-process statistics.
 ///
+/// Cheap to clone; clones share the same instruments, statistics and
+/// bound metric handles.
+///
 /// Build one from providers with [`Telemetry::builder`], then either install
 /// it for the whole process with [`set_global`] (the integration crate's
 /// setup does this) or attach it to one run with
 /// [`WorkflowContext::with_telemetry`](crate::WorkflowContext::with_telemetry)
 /// so tests can run side by side without globals.
+#[derive(Clone)]
 pub struct Telemetry {
     pub(crate) id: u64,
-    pub(crate) tracer: Option<BoxedTracer>,
+    pub(crate) tracer: Option<Arc<BoxedTracer>>,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) stats: Option<Arc<StatsRegistry>>,
     pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
+    /// Store the run's identity in the OTel context (for log formatters).
+    pub(crate) identity_in_context: bool,
 }
 
 impl fmt::Debug for Telemetry {
@@ -174,6 +187,7 @@ pub struct TelemetryBuilder {
     meter: Option<Meter>,
     in_process: bool,
     duration_observer: Option<Arc<dyn DurationObserver>>,
+    identity_in_context: bool,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -223,14 +237,23 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Put the run's correlation id into the OpenTelemetry context of its
+    /// root span, for log formatters ([`crate::current_correlation_id`]).
+    /// Costs one context allocation per run; off by default.
+    pub fn correlation_in_context(mut self, on: bool) -> Self {
+        self.identity_in_context = on;
+        self
+    }
+
     /// Builds the handle.
     pub fn build(self) -> Telemetry {
         Telemetry {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tracer: self.tracer,
+            tracer: self.tracer.map(Arc::new),
             instruments: self.meter.as_ref().map(Instruments::new),
             stats: self.in_process.then(|| Arc::new(StatsRegistry::default())),
             duration_observer: self.duration_observer,
+            identity_in_context: self.identity_in_context,
         }
     }
 }

@@ -76,7 +76,7 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     assert_eq!(string(root, "workflow.correlation_id"), "req-1");
     assert_eq!(string(root, "workflow.id"), "wf-1");
     assert_eq!(string(root, "primitive.type"), "sequential");
-    assert_eq!(root.status, Status::Ok);
+    assert_eq!(root.status, Status::Unset, "success leaves the status unset (OTel spec for instrumentation)");
     for s in spans.iter().filter(|s| s.name != "primitive.pipeline") {
         assert!(
             attr(s, "workflow.correlation_id").is_none(),
@@ -104,7 +104,7 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     assert!(matches!(attempts[0].status, Status::Error { .. }));
     assert!(attempts[0].events.iter().any(|e| e.name == "exception"));
     assert_eq!(string(attempts[0], "error.type"), "MockError");
-    assert_eq!(attempts[1].status, Status::Ok);
+    assert_eq!(attempts[1].status, Status::Unset);
 
     let primary = one(&spans, "primitive.primary");
     let backup = one(&spans, "primitive.backup");
@@ -112,7 +112,7 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     assert_eq!(string(backup, "fallback.role"), "fallback");
     assert_eq!(primary.parent_span_id, fallback.span_context.span_id());
     assert_eq!(backup.parent_span_id, fallback.span_context.span_id());
-    assert_eq!(fallback.status, Status::Ok);
+    assert_eq!(fallback.status, Status::Unset);
 
     let c = one(&spans, "primitive.c");
     let d = one(&spans, "primitive.d");

@@ -5,13 +5,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use observability_integration::export::CountingSpanExporter;
-use observability_integration::{EnvSource, Observability, ObservabilityBuilder, ObservabilityConfig};
+use observability_integration::{
+    EnvSource, Observability, ObservabilityBuilder, ObservabilityConfig,
+};
 use primitives_core::{lambda, BoxedPrimitive, Error, PrimitiveExt, Workflow};
 
 pub type Ready = std::future::Ready<Result<u64, Error>>;
 
 /// The measured async step: trivial work, so the figures are overhead.
-pub fn step(name: &'static str) -> primitives_core::Lambda<impl Fn(u64) -> Ready + Send + Sync + Clone> {
+pub fn step(
+    name: &'static str,
+) -> primitives_core::Lambda<impl Fn(u64) -> Ready + Send + Sync + Clone> {
     lambda(name, |x: u64| std::future::ready(Ok(x.wrapping_add(1))))
 }
 
@@ -65,5 +69,8 @@ pub fn setup(kind: Setup) -> (Observability, CountingSpanExporter) {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
