@@ -76,7 +76,11 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     assert_eq!(string(root, "workflow.correlation_id"), "req-1");
     assert_eq!(string(root, "workflow.id"), "wf-1");
     assert_eq!(string(root, "primitive.type"), "sequential");
-    assert_eq!(root.status, Status::Unset, "success leaves the status unset (OTel spec for instrumentation)");
+    assert_eq!(
+        root.status,
+        Status::Unset,
+        "success leaves the status unset (OTel spec for instrumentation)"
+    );
     for s in spans.iter().filter(|s| s.name != "primitive.pipeline") {
         assert!(
             attr(s, "workflow.correlation_id").is_none(),
