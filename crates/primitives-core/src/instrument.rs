@@ -6,6 +6,7 @@
 //! `retry.attempt`, …); a root run goes through the same function. Nothing
 //! else in the crate creates spans or records the per-step metrics.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +56,8 @@ pub(crate) struct Meta {
     static_attrs: Vec<KeyValue>,
     bound: OnceLock<Bound>,
     stats: OnceLock<(u64, Arc<Stats>)>,
+    /// Whether this step's last span was recording (sampled).
+    last_recording: AtomicBool,
 }
 
 /// Metric handles bound to this step's labels, for one telemetry.
@@ -86,6 +89,7 @@ impl Meta {
             static_attrs: p.span_attributes(),
             bound: OnceLock::new(),
             stats: OnceLock::new(),
+            last_recording: AtomicBool::new(true),
         }
     }
 
@@ -223,32 +227,41 @@ where
     let traced = tel.tracer.is_some();
     let cx = match &tel.tracer {
         Some(tracer) => {
-            let builder = SpanBuilder {
-                name: meta.span_name.0.clone(),
-                span_kind: Some(SpanKind::Internal),
-                start_time: Some(start),
-                ..SpanBuilder::from_name("")
-            };
-            let mut span = tracer.build_with_context(builder, &parent);
-            // Attributes only for spans that record: an unsampled span
-            // builds no attribute list.
-            if span.is_recording() {
-                span.set_attribute(meta.name.kv("primitive.name"));
-                span.set_attribute(KeyValue::new("primitive.type", meta.kind));
-                if let Some(kv) = position.attribute() {
-                    span.set_attribute(kv);
-                }
-                for kv in &meta.static_attrs {
-                    span.set_attribute(kv.clone());
-                }
+            let attrs = || {
+                let mut attrs = Vec::with_capacity(5 + meta.static_attrs.len());
+                attrs.push(meta.name.kv("primitive.name"));
+                attrs.push(KeyValue::new("primitive.type", meta.kind));
+                attrs.extend(position.clone().attribute());
+                attrs.extend(meta.static_attrs.iter().cloned());
                 if root {
-                    span.set_attribute(KeyValue::new(
+                    attrs.push(KeyValue::new(
                         "workflow.correlation_id",
                         Value::from(ctx.correlation_id_arc().clone()),
                     ));
                     if let Some(id) = ctx.workflow_id_arc() {
-                        span.set_attribute(KeyValue::new("workflow.id", Value::from(id.clone())));
+                        attrs.push(KeyValue::new("workflow.id", Value::from(id.clone())));
                     }
+                }
+                attrs
+            };
+            // The attribute list moves into the span when given up front;
+            // set afterwards it is only built for spans that record. Which
+            // is cheaper depends on the sampler, so each step follows what
+            // its previous span did.
+            let expect_recording = meta.last_recording.load(Ordering::Relaxed);
+            let builder = SpanBuilder {
+                name: meta.span_name.0.clone(),
+                span_kind: Some(SpanKind::Internal),
+                start_time: Some(start),
+                attributes: expect_recording.then(attrs),
+                ..SpanBuilder::from_name("")
+            };
+            let mut span = tracer.build_with_context(builder, &parent);
+            let recording = span.is_recording();
+            if recording != expect_recording {
+                meta.last_recording.store(recording, Ordering::Relaxed);
+                if recording {
+                    span.set_attributes(attrs());
                 }
             }
             let cx = parent.with_span(span);

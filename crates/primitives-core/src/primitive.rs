@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures_util::future::BoxFuture;
 use opentelemetry::KeyValue;
 
 use crate::instrument::{Position, Step};
@@ -69,15 +70,24 @@ where
     }
 }
 
-#[async_trait]
 impl<In, P> Primitive<In> for Arc<P>
 where
     In: Send + 'static,
     P: Primitive<In> + ?Sized,
 {
     type Output = P::Output;
-    async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Self::Output, Error> {
-        (**self).execute(ctx, input).await
+    // Forwards the inner boxed future: no second box per call.
+    fn execute<'a, 'b, 'f>(
+        &'a self,
+        ctx: &'b WorkflowContext,
+        input: In,
+    ) -> BoxFuture<'f, Result<Self::Output, Error>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        (**self).execute(ctx, input)
     }
     fn name(&self) -> &str {
         (**self).name()
@@ -90,15 +100,24 @@ where
     }
 }
 
-#[async_trait]
 impl<In, P> Primitive<In> for Box<P>
 where
     In: Send + 'static,
     P: Primitive<In> + ?Sized,
 {
     type Output = P::Output;
-    async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Self::Output, Error> {
-        (**self).execute(ctx, input).await
+    // Forwards the inner boxed future: no second box per call.
+    fn execute<'a, 'b, 'f>(
+        &'a self,
+        ctx: &'b WorkflowContext,
+        input: In,
+    ) -> BoxFuture<'f, Result<Self::Output, Error>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        (**self).execute(ctx, input)
     }
     fn name(&self) -> &str {
         (**self).name()
@@ -159,11 +178,19 @@ impl<In: Send + 'static, Out: Send + 'static> Workflow<In, Out> {
 
 /// Transparent: a `Workflow` nested in a composite is observed once, by the
 /// composite's call.
-#[async_trait]
 impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Workflow<In, Out> {
     type Output = Out;
-    async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Out, Error> {
-        self.step.inner().execute(ctx, input).await
+    fn execute<'a, 'b, 'f>(
+        &'a self,
+        ctx: &'b WorkflowContext,
+        input: In,
+    ) -> BoxFuture<'f, Result<Out, Error>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        self.step.inner().execute(ctx, input)
     }
     fn name(&self) -> &str {
         self.step.inner().name()
