@@ -397,6 +397,7 @@ impl ObservabilityBuilder {
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
         let mut metrics_asked = false;
         let mut prometheus: Option<PrometheusMetrics> = None;
+        let other_metric_readers = self.metrics && (cfg.metrics_url().is_some() || !self.readers.is_empty());
         let mut metrics_server: Option<MetricsServer> = None;
         if self.metrics {
             if let Some(url) = cfg.metrics_url() {
@@ -493,6 +494,7 @@ impl ObservabilityBuilder {
             prometheus,
             metrics_server: Mutex::new(metrics_server),
             telemetry: primitives_core::Telemetry::builder().build(),
+            other_metric_readers,
         };
         obs.telemetry = obs.build_telemetry();
         obs
@@ -822,6 +824,8 @@ pub struct Observability {
     prometheus: Option<PrometheusMetrics>,
     metrics_server: Mutex<Option<MetricsServer>>,
     telemetry: primitives_core::Telemetry,
+    /// Metric readers besides Prometheus (OTLP, custom).
+    other_metric_readers: bool,
 }
 
 impl fmt::Debug for Observability {
@@ -854,6 +858,7 @@ impl Observability {
             prometheus: None,
             metrics_server: Mutex::new(None),
             telemetry: primitives_core::Telemetry::builder().build(),
+            other_metric_readers: false,
         }
     }
 
@@ -904,7 +909,11 @@ impl Observability {
             .as_ref()
             .and_then(PrometheusMetrics::duration_observer)
         {
-            b = b.duration_observer(observer);
+            // Prometheus serves the durations itself; record them through
+            // OTel too only when an OTLP or custom reader needs them.
+            b = b
+                .duration_observer(observer)
+                .skip_otel_duration_histogram(!self.other_metric_readers);
         }
         b.build()
     }

@@ -65,7 +65,7 @@ struct Bound {
     telemetry_id: u64,
     ok: BoundCounter<u64>,
     error: BoundCounter<u64>,
-    duration: BoundHistogram<f64>,
+    duration: Option<BoundHistogram<f64>>,
     active: BoundUpDownCounter<i64>,
     duration_observer: Option<Box<dyn BoundDurationObserver>>,
 }
@@ -108,7 +108,7 @@ impl Meta {
                 telemetry_id: tel.id,
                 ok: inst.executions.bind(&self.labels("ok")),
                 error: inst.executions.bind(&self.labels("error")),
-                duration: inst.duration.bind(&kind),
+                duration: tel.otel_duration.then(|| inst.duration.bind(&kind)),
                 active: inst.active.bind(&[self.name.kv("primitive")]),
                 duration_observer: tel
                     .duration_observer
@@ -487,7 +487,9 @@ impl<'a> Guard<'a> {
                         // Rare: not bound, so no zero series per primitive.
                         _ => inst.executions.add(1, &meta.labels(status)),
                     }
-                    b.duration.record(secs);
+                    if let Some(d) = &b.duration {
+                        d.record(secs);
+                    }
                     b.active.add(-1);
                     if let Some(obs) = &b.duration_observer {
                         match (&self.ctx.otel, tel.tracer.is_some()) {
@@ -499,7 +501,9 @@ impl<'a> Guard<'a> {
                 None => {
                     let labels = meta.labels(status);
                     inst.executions.add(1, &labels);
-                    inst.duration.record(secs, &labels[..2]);
+                    if tel.otel_duration {
+                        inst.duration.record(secs, &labels[..2]);
+                    }
                     inst.active.add(-1, &labels[..1]);
                     if let Some(obs) = &tel.duration_observer {
                         let bound = obs.bind(&meta.name, meta.kind);

@@ -133,6 +133,8 @@ pub struct Telemetry {
     pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
     /// Store the run's identity in the OTel context (for log formatters).
     pub(crate) identity_in_context: bool,
+    /// Record `primitive_duration` through the OTel meter.
+    pub(crate) otel_duration: bool,
 }
 
 impl fmt::Debug for Telemetry {
@@ -188,6 +190,7 @@ pub struct TelemetryBuilder {
     in_process: bool,
     duration_observer: Option<Arc<dyn DurationObserver>>,
     identity_in_context: bool,
+    skip_otel_duration: bool,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -245,8 +248,18 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Don't record `primitive_duration` through the OpenTelemetry meter:
+    /// for a setup whose only metric reader is served by the
+    /// [`DurationObserver`] (saves a histogram record per step). Off by
+    /// default.
+    pub fn skip_otel_duration_histogram(mut self, skip: bool) -> Self {
+        self.skip_otel_duration = skip;
+        self
+    }
+
     /// Builds the handle.
     pub fn build(self) -> Telemetry {
+        let otel_duration = !(self.skip_otel_duration && self.duration_observer.is_some());
         Telemetry {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             tracer: self.tracer.map(Arc::new),
@@ -254,6 +267,7 @@ impl TelemetryBuilder {
             stats: self.in_process.then(|| Arc::new(StatsRegistry::default())),
             duration_observer: self.duration_observer,
             identity_in_context: self.identity_in_context,
+            otel_duration,
         }
     }
 }
