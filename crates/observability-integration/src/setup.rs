@@ -397,7 +397,8 @@ impl ObservabilityBuilder {
         let mut meter_builder = SdkMeterProvider::builder().with_resource(resource);
         let mut metrics_asked = false;
         let mut prometheus: Option<PrometheusMetrics> = None;
-        let other_metric_readers = self.metrics && (cfg.metrics_url().is_some() || !self.readers.is_empty());
+        let other_metric_readers =
+            self.metrics && (cfg.metrics_url().is_some() || !self.readers.is_empty());
         let mut metrics_server: Option<MetricsServer> = None;
         if self.metrics {
             if let Some(url) = cfg.metrics_url() {
@@ -899,7 +900,11 @@ impl Observability {
             .in_process_metrics(!self.report.sdk_disabled)
             .correlation_in_context(self.logs && self.config.log_correlation);
         if let (Some(tp), true) = (&self.tracer_provider, self.traced) {
-            b = b.tracer_provider(tp);
+            // The same sampler as `sampler()` builds for the provider.
+            b = b.tracer_provider(tp).sampling(
+                self.config.trace_sample_rate,
+                self.config.trace_parent_based,
+            );
         }
         if let (Some(mp), true) = (&self.meter_provider, self.metered) {
             b = b.meter_provider(mp);

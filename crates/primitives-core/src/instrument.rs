@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, Tracer,
+    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags,
+    TraceId, Tracer,
 };
 use opentelemetry::{Context, KeyValue, Value};
 
@@ -218,7 +219,7 @@ where
     };
     let meta = meta.get_or_init(|| Meta::of(p));
     let root = ctx.depth == 0;
-    let start = SystemTime::now();
+    let start = crate::clock::now();
     let parent = match &ctx.otel {
         Some(cx) => cx.clone(),
         None if root => Context::current(),
@@ -226,6 +227,25 @@ where
     };
     let traced = tel.tracer.is_some();
     let cx = match &tel.tracer {
+        Some(_) if certainly_dropped(tel.sampling, &parent) => {
+            // No SDK span: ids for propagation, sampled flag off.
+            let parent_span = parent.span();
+            let psc = parent_span.span_context();
+            let trace_id = if psc.is_valid() {
+                psc.trace_id()
+            } else {
+                TraceId::from_bytes(rand::random::<u128>().max(1).to_be_bytes())
+            };
+            let sc = SpanContext::new(
+                trace_id,
+                SpanId::from_bytes(rand::random::<u64>().max(1).to_be_bytes()),
+                TraceFlags::default(),
+                false,
+                psc.trace_state().clone(),
+            );
+            drop(parent_span);
+            parent.with_remote_span_context(sc)
+        }
         Some(tracer) => {
             let attrs = || {
                 let mut attrs = Vec::with_capacity(5 + meta.static_attrs.len());
@@ -288,6 +308,18 @@ where
     result
 }
 
+/// Whether the declared sampler is certain to drop this step's span.
+fn certainly_dropped(hint: Option<telemetry::SamplingHint>, parent: &Context) -> bool {
+    let Some(h) = hint else { return false };
+    let span = parent.span();
+    let psc = span.span_context();
+    if psc.is_valid() && h.parent_based {
+        !psc.is_sampled()
+    } else {
+        h.ratio <= 0.0
+    }
+}
+
 /// Nothing listens: run the step as is. Log events still go to `tracing`
 /// (each costs one cached callsite check when nothing subscribes).
 async fn call_untraced<In, P>(
@@ -327,12 +359,12 @@ where
         return p.execute(&child, input).await;
     }
     let meta = meta.get_or_init(|| Meta::of(p));
-    let start = SystemTime::now();
+    let start = crate::clock::now();
     let result = p.execute(&child, input).await;
     log_run_end(
         meta,
         ctx,
-        elapsed(start, SystemTime::now()),
+        elapsed(start, crate::clock::now()),
         result.as_ref().err(),
     );
     result
@@ -412,7 +444,7 @@ impl<'a> Guard<'a> {
 
     fn finish(&mut self, err: Option<&Error>) {
         self.done = true;
-        let end = SystemTime::now();
+        let end = crate::clock::now();
         let took = elapsed(self.start, end);
         let (tel, meta) = (self.tel, self.meta);
         let span = self
@@ -533,7 +565,7 @@ impl Drop for Guard<'_> {
             return;
         }
         // Cancelled: the future was dropped before it finished.
-        let end = SystemTime::now();
+        let end = crate::clock::now();
         let took = elapsed(self.start, end);
         if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.tel.tracer.is_some()) {
             let span = cx.span();

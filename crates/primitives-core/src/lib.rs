@@ -65,6 +65,7 @@
 //!   spans and metrics with in-memory SDK providers. Pulls in
 //!   `opentelemetry_sdk`.
 
+mod clock;
 mod context;
 mod error;
 mod instrument;

@@ -135,6 +135,19 @@ pub struct Telemetry {
     pub(crate) identity_in_context: bool,
     /// Record `primitive_duration` through the OTel meter.
     pub(crate) otel_duration: bool,
+    /// The sampler the tracer provider was built with, if declared.
+    pub(crate) sampling: Option<SamplingHint>,
+}
+
+/// The tracer provider's sampler, declared so steps that are certain not to
+/// be sampled skip the SDK entirely (they still get a trace id and span id
+/// for propagation, with the sampled flag off).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SamplingHint {
+    /// Root sampling ratio (0.0..=1.0).
+    pub ratio: f64,
+    /// Whether a parent's decision is followed.
+    pub parent_based: bool,
 }
 
 impl fmt::Debug for Telemetry {
@@ -191,6 +204,7 @@ pub struct TelemetryBuilder {
     duration_observer: Option<Arc<dyn DurationObserver>>,
     identity_in_context: bool,
     skip_otel_duration: bool,
+    sampling: Option<SamplingHint>,
 }
 
 impl fmt::Debug for TelemetryBuilder {
@@ -257,6 +271,19 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Declares the tracer provider's sampler: `ParentBased(TraceIdRatio(ratio))`
+    /// when `parent_based`, else `TraceIdRatio(ratio)` (ratio 1 = always on,
+    /// 0 = always off). Steps whose span is certain to be dropped — ratio 0,
+    /// or an unsampled parent with `parent_based` — then build no SDK span.
+    /// Declare it only if it matches the provider's sampler.
+    pub fn sampling(mut self, ratio: f64, parent_based: bool) -> Self {
+        self.sampling = Some(SamplingHint {
+            ratio,
+            parent_based,
+        });
+        self
+    }
+
     /// Builds the handle.
     pub fn build(self) -> Telemetry {
         let otel_duration = !(self.skip_otel_duration && self.duration_observer.is_some());
@@ -268,6 +295,7 @@ impl TelemetryBuilder {
             duration_observer: self.duration_observer,
             identity_in_context: self.identity_in_context,
             otel_duration,
+            sampling: self.sampling,
         }
     }
 }

@@ -290,3 +290,34 @@ async fn failing_run_marks_root_error() {
     let validate = one(&spans, "primitive.validate");
     assert_eq!(int(validate, "step.index"), 1);
 }
+
+#[tokio::test]
+async fn declared_sampler_skips_the_sdk_but_keeps_trace_context() {
+    let t = TestTelemetry::with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
+    let telemetry = primitives_core::Telemetry::builder()
+        .tracer_provider(t.tracer_provider())
+        .meter_provider(t.meter_provider())
+        .sampling(0.0, true)
+        .build();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    let inner = lambda_with_context("inner", move |ctx: WorkflowContext, x: i64| {
+        let sc = ctx.otel_context().span().span_context().clone();
+        s2.lock().unwrap().push(sc);
+        async move { Ok::<_, Error>(x) }
+    });
+    let wf = add("outer", 1) >> inner;
+    wf.run(&WorkflowContext::new().with_telemetry(telemetry), 1)
+        .await
+        .unwrap();
+    assert!(t.spans().is_empty(), "nothing sampled, nothing exported");
+    let sc = seen.lock().unwrap()[0].clone();
+    assert!(sc.is_valid(), "a trace context exists for propagation");
+    assert!(!sc.is_sampled());
+    assert_eq!(
+        t.metrics()
+            .counter("primitive_executions", &[("primitive", "inner")]),
+        1,
+        "metrics still recorded"
+    );
+}
