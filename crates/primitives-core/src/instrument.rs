@@ -229,21 +229,22 @@ where
     let cx = match &tel.tracer {
         Some(_) if certainly_dropped(tel.sampling, &parent) => {
             // No SDK span: ids for propagation, sampled flag off.
-            let parent_span = parent.span();
-            let psc = parent_span.span_context();
-            let trace_id = if psc.is_valid() {
-                psc.trace_id()
-            } else {
-                TraceId::from_bytes(rand::random::<u128>().max(1).to_be_bytes())
+            let sc = {
+                let parent_span = parent.span();
+                let psc = parent_span.span_context();
+                let trace_id = if psc.is_valid() {
+                    psc.trace_id()
+                } else {
+                    TraceId::from_bytes(rand::random::<u128>().max(1).to_be_bytes())
+                };
+                SpanContext::new(
+                    trace_id,
+                    SpanId::from_bytes(rand::random::<u64>().max(1).to_be_bytes()),
+                    TraceFlags::default(),
+                    false,
+                    psc.trace_state().clone(),
+                )
             };
-            let sc = SpanContext::new(
-                trace_id,
-                SpanId::from_bytes(rand::random::<u64>().max(1).to_be_bytes()),
-                TraceFlags::default(),
-                false,
-                psc.trace_state().clone(),
-            );
-            drop(parent_span);
             parent.with_remote_span_context(sc)
         }
         Some(tracer) => {
