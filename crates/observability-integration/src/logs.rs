@@ -11,7 +11,6 @@
 use std::fmt;
 
 use opentelemetry::trace::TraceContextExt;
-use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -43,45 +42,89 @@ pub struct JsonFormat {
     pub correlation: bool,
 }
 
+/// Appends `s` as a JSON string literal.
+fn json_str(out: &mut String, s: &str) {
+    use fmt::Write as _;
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Collects an event's fields straight into JSON text (no intermediate map).
 #[derive(Default)]
 struct JsonVisitor {
-    message: Option<String>,
-    fields: Map<String, Value>,
+    message: String,
+    fields: String,
+    correlation_id: Option<String>,
+}
+
+impl JsonVisitor {
+    fn key(&mut self, field: &Field) {
+        if !self.fields.is_empty() {
+            self.fields.push(',');
+        }
+        json_str(&mut self.fields, field.name());
+        self.fields.push(':');
+    }
+
+    fn string(&mut self, field: &Field, v: &str) {
+        match field.name() {
+            "message" => self.message.push_str(v),
+            name => {
+                if name == "correlation_id" {
+                    self.correlation_id = Some(v.to_owned());
+                }
+                self.key(field);
+                json_str(&mut self.fields, v);
+            }
+        }
+    }
+
+    fn raw(&mut self, field: &Field, v: impl fmt::Display) {
+        use fmt::Write as _;
+        self.key(field);
+        let _ = write!(self.fields, "{v}");
+    }
 }
 
 impl Visit for JsonVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let v = format!("{value:?}");
-        if field.name() == "message" {
-            self.message = Some(v);
-        } else {
-            self.fields
-                .insert(field.name().to_owned(), Value::String(v));
-        }
+        self.string(field, &v);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = Some(value.to_owned());
-        } else {
-            self.fields
-                .insert(field.name().to_owned(), Value::String(value.to_owned()));
-        }
+        self.string(field, value);
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.insert(field.name().to_owned(), value.into());
+        self.raw(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.fields.insert(field.name().to_owned(), value.into());
+        self.raw(field, value);
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.fields.insert(field.name().to_owned(), value.into());
+        if value.is_finite() {
+            self.raw(field, value);
+        } else {
+            self.string(field, &value.to_string());
+        }
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.insert(field.name().to_owned(), value.into());
+        self.raw(field, value);
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.fields
-            .insert(field.name().to_owned(), Value::String(value.to_string()));
+        self.string(field, &value.to_string());
     }
 }
 
@@ -96,42 +139,64 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
+        use fmt::Write as _;
         let meta = event.metadata();
-        let mut visitor = JsonVisitor::default();
-        event.record(&mut visitor);
-        let mut obj = Map::new();
-        obj.insert(
-            "timestamp".into(),
-            humantime::format_rfc3339_micros(std::time::SystemTime::now())
-                .to_string()
-                .into(),
+        let mut v = JsonVisitor::default();
+        event.record(&mut v);
+        let mut line = String::with_capacity(256 + v.fields.len());
+        let _ = write!(
+            line,
+            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":",
+            humantime::format_rfc3339_micros(std::time::SystemTime::now()),
+            meta.level().as_str()
         );
-        obj.insert("level".into(), meta.level().as_str().into());
-        obj.insert("target".into(), meta.target().into());
-        obj.insert("message".into(), visitor.message.unwrap_or_default().into());
+        json_str(&mut line, meta.target());
+        line.push_str(",\"message\":");
+        json_str(&mut line, &v.message);
         if self.correlation {
             if let Some((trace_id, span_id)) = current_trace_ids() {
-                obj.insert("trace_id".into(), trace_id.into());
-                obj.insert("span_id".into(), span_id.into());
+                let _ = write!(
+                    line,
+                    ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
+                );
             }
-            let from_fields = visitor.fields.get("correlation_id").cloned();
-            if let Some(id) = from_fields.or_else(|| {
-                primitives_core::current_correlation_id().map(|c| Value::String(c.to_string()))
-            }) {
-                obj.insert("correlation_id".into(), id);
+            let correlation = v
+                .correlation_id
+                .clone()
+                .or_else(|| primitives_core::current_correlation_id().map(|c| c.to_string()));
+            if let Some(id) = correlation {
+                line.push_str(",\"correlation_id\":");
+                json_str(&mut line, &id);
             }
             if let Some(scope) = ctx.event_scope() {
-                let spans: Vec<Value> = scope
-                    .from_root()
-                    .map(|s| Value::String(s.name().to_owned()))
-                    .collect();
-                if !spans.is_empty() {
-                    obj.insert("spans".into(), Value::Array(spans));
+                let mut first = true;
+                for span in scope.from_root() {
+                    line.push_str(if first { ",\"spans\":[" } else { "," });
+                    first = false;
+                    json_str(&mut line, span.name());
+                }
+                if !first {
+                    line.push(']');
                 }
             }
         }
-        obj.insert("fields".into(), Value::Object(visitor.fields));
-        let line = serde_json::to_string(&obj).map_err(|_| fmt::Error)?;
+        line.push_str(",\"fields\":{");
+        line.push_str(&v.fields);
+        line.push_str("}}");
         writeln!(writer, "{line}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_str;
+
+    #[test]
+    fn escapes_json_strings() {
+        let mut out = String::new();
+        json_str(&mut out, "a\"b\\c\nd\u{1}é");
+        assert_eq!(out, r#""a\"b\\c\nd\u0001é""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a\"b\\c\nd\u{1}é");
     }
 }
