@@ -222,7 +222,8 @@ where
     let start = crate::clock::now();
     let parent = match &ctx.otel {
         Some(cx) => cx.clone(),
-        None if root => Context::current(),
+        // Only spans need the caller's context as parent.
+        None if root && tel.tracer.is_some() => Context::current(),
         None => Context::new(),
     };
     let traced = tel.tracer.is_some();
@@ -354,7 +355,12 @@ where
         }
         return result;
     }
-    // The root of a run: children must see depth > 0.
+    // The root of a run. With no subscriber listening at WARN (the
+    // nothing-enabled case), no log line can depend on depth: skip the clone.
+    if !tracing::enabled!(target: "primitives_core", tracing::Level::WARN) {
+        return p.execute(ctx, input).await;
+    }
+    // Children must see depth > 0.
     let child = ctx.deeper();
     if !tracing::enabled!(target: "primitives_core", tracing::Level::INFO) {
         return p.execute(&child, input).await;
