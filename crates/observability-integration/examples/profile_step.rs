@@ -25,13 +25,27 @@ fn main() {
     if mode == "metrics" {
         b = b.tracing(false);
     }
+    if mode == "json" {
+        b = b.logs(true).log_writer(std::io::sink);
+    }
     let obs = b.build();
+    let _guard = (mode == "json").then(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(obs.layer()))
+    });
     let ctx = if mode == "nothing" {
         WorkflowContext::new()
     } else {
         WorkflowContext::new().with_telemetry(obs.telemetry())
     };
-    let wf = lambda("step", |x: u64| std::future::ready(Ok::<_, Error>(x + 1))).into_workflow();
+    let log = mode == "json";
+    let wf = lambda("step", move |x: u64| {
+        if log {
+            tracing::info!(x, "step done");
+        }
+        std::future::ready(Ok::<_, Error>(x + 1))
+    })
+    .into_workflow();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -42,23 +42,31 @@ pub struct JsonFormat {
     pub correlation: bool,
 }
 
-/// Appends `s` as a JSON string literal.
+/// Appends `s` as a JSON string literal (copies runs of plain bytes; only
+/// ASCII bytes are ever escaped, so slicing stays on UTF-8 boundaries).
 fn json_str(out: &mut String, s: &str) {
     use fmt::Write as _;
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escaped.is_empty() {
+            let _ = write!(out, "\\u{:04x}", b);
+        } else {
+            out.push_str(escaped);
         }
+        start = i + 1;
     }
+    out.push_str(&s[start..]);
     out.push('"');
 }
 
@@ -141,9 +149,13 @@ where
     ) -> fmt::Result {
         use fmt::Write as _;
         let meta = event.metadata();
-        let mut v = JsonVisitor::default();
+        let mut v = JsonVisitor {
+            message: String::with_capacity(64),
+            fields: String::with_capacity(192),
+            correlation_id: None,
+        };
         event.record(&mut v);
-        let mut line = String::with_capacity(256 + v.fields.len());
+        let mut line = String::with_capacity(224 + v.message.len() + v.fields.len());
         let _ = write!(
             line,
             "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"target\":",

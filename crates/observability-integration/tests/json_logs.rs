@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::TraceContextExt;
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 use serde_json::Value;
 use support::Collect;
@@ -128,6 +130,19 @@ async fn json_lines_match_exported_spans() {
         );
         assert_eq!(inner["spans"], serde_json::json!(["user.work"]));
     }
+    // The W3C trace-context and baggage propagators are installed globally.
+    let mut headers = HashMap::new();
+    let root_cx = opentelemetry::Context::new()
+        .with_remote_span_context(root.span_context.clone())
+        .with_baggage(vec![opentelemetry::KeyValue::new("tenant", "acme")]);
+    opentelemetry::global::get_text_map_propagator(|p| p.inject_context(&root_cx, &mut headers));
+    let traceparent = headers.get("traceparent").expect("traceparent injected");
+    assert!(traceparent.contains(&trace_id), "{traceparent}");
+    assert_eq!(
+        headers.get("baggage").map(String::as_str),
+        Some("tenant=acme")
+    );
+
     let done = find("workflow run completed", None);
     assert_eq!(done["level"], "INFO");
     assert_eq!(done["correlation_id"], "corr-json-1");
