@@ -621,51 +621,66 @@ fn probe(rt: &ObsRuntime, url: &str) -> Result<(), String> {
     result.unwrap_or_else(|| Err("probe did not finish".into()))
 }
 
+/// Builds an OTLP exporter (`SpanExporter` or `MetricExporter` builder) for
+/// the configured protocol, on our runtime: tonic and hyper start their
+/// workers on the runtime that builds them.
+macro_rules! build_otlp {
+    ($rt:expr, $cfg:expr, $url:expr, $builder:expr, $what:literal) => {{
+        #[allow(unused_imports)]
+        use opentelemetry_otlp::WithExportConfig;
+        let (url, timeout, headers, protocol) = (
+            $url.to_owned(),
+            $cfg.export_timeout,
+            $cfg.otlp_headers.clone(),
+            $cfg.otlp_protocol,
+        );
+        let built = $rt.run_blocking(SETUP_DEADLINE, async move {
+            let b = $builder;
+            match protocol {
+                #[cfg(feature = "otlp-grpc")]
+                OtlpProtocol::Grpc => {
+                    use opentelemetry_otlp::WithTonicConfig;
+                    b.with_tonic()
+                        .with_endpoint(url)
+                        .with_timeout(timeout)
+                        .with_metadata(metadata(&headers)?)
+                        .build()
+                        .map_err(|e| e.to_string())
+                }
+                #[cfg(feature = "otlp-http")]
+                OtlpProtocol::HttpProtobuf => {
+                    use opentelemetry_otlp::WithHttpConfig;
+                    b.with_http()
+                        .with_endpoint(url)
+                        .with_timeout(timeout)
+                        .with_headers(headers.into_iter().collect())
+                        .build()
+                        .map_err(|e| e.to_string())
+                }
+                #[allow(unreachable_patterns)]
+                other => Err(format!(
+                    "protocol {} not compiled in (enable the crate feature)",
+                    other.as_str()
+                )),
+            }
+        });
+        built.ok_or(concat!("building the OTLP ", $what, " exporter timed out"))?
+    }};
+}
+
 #[cfg(any(feature = "otlp-grpc", feature = "otlp-http"))]
 fn build_otlp_spans(
     rt: &ObsRuntime,
     cfg: &ObservabilityConfig,
     url: &str,
 ) -> Result<ExporterFactory, String> {
-    use opentelemetry_otlp::WithExportConfig;
-    let (url, timeout, headers, protocol) = (
-        url.to_owned(),
-        cfg.export_timeout,
-        cfg.otlp_headers.clone(),
-        cfg.otlp_protocol,
-    );
-    // Built on our runtime: tonic/hyper start their workers where they are built.
-    let built = rt.run_blocking(SETUP_DEADLINE, async move {
-        let b = opentelemetry_otlp::SpanExporter::builder();
-        match protocol {
-            #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => {
-                use opentelemetry_otlp::WithTonicConfig;
-                b.with_tonic()
-                    .with_endpoint(url)
-                    .with_timeout(timeout)
-                    .with_metadata(metadata(&headers)?)
-                    .build()
-                    .map_err(|e| e.to_string())
-            }
-            #[cfg(feature = "otlp-http")]
-            OtlpProtocol::HttpProtobuf => {
-                use opentelemetry_otlp::WithHttpConfig;
-                b.with_http()
-                    .with_endpoint(url)
-                    .with_timeout(timeout)
-                    .with_headers(headers.into_iter().collect())
-                    .build()
-                    .map_err(|e| e.to_string())
-            }
-            #[allow(unreachable_patterns)]
-            other => Err(format!(
-                "protocol {} not compiled in (enable the crate feature)",
-                other.as_str()
-            )),
-        }
-    });
-    let exporter = built.ok_or("building the OTLP span exporter timed out")??;
+    let exporter = build_otlp!(
+        rt,
+        cfg,
+        url,
+        opentelemetry_otlp::SpanExporter::builder(),
+        "span"
+    )?;
     let name = otlp_name(cfg.otlp_protocol);
     Ok(Box::new(move |rt, cfg| {
         span_pipeline(name, exporter, rt, cfg)
@@ -679,44 +694,13 @@ fn build_otlp_metrics(
     url: &str,
     stats: Arc<MetricExportStats>,
 ) -> Result<PeriodicReader<BridgeMetricExporter<opentelemetry_otlp::MetricExporter>>, String> {
-    use opentelemetry_otlp::WithExportConfig;
-    let (url, timeout, headers, protocol) = (
-        url.to_owned(),
-        cfg.export_timeout,
-        cfg.otlp_headers.clone(),
-        cfg.otlp_protocol,
-    );
-    let built = rt.run_blocking(SETUP_DEADLINE, async move {
-        let b = opentelemetry_otlp::MetricExporter::builder();
-        match protocol {
-            #[cfg(feature = "otlp-grpc")]
-            OtlpProtocol::Grpc => {
-                use opentelemetry_otlp::WithTonicConfig;
-                b.with_tonic()
-                    .with_endpoint(url)
-                    .with_timeout(timeout)
-                    .with_metadata(metadata(&headers)?)
-                    .build()
-                    .map_err(|e| e.to_string())
-            }
-            #[cfg(feature = "otlp-http")]
-            OtlpProtocol::HttpProtobuf => {
-                use opentelemetry_otlp::WithHttpConfig;
-                b.with_http()
-                    .with_endpoint(url)
-                    .with_timeout(timeout)
-                    .with_headers(headers.into_iter().collect())
-                    .build()
-                    .map_err(|e| e.to_string())
-            }
-            #[allow(unreachable_patterns)]
-            other => Err(format!(
-                "protocol {} not compiled in (enable the crate feature)",
-                other.as_str()
-            )),
-        }
-    });
-    let exporter = built.ok_or("building the OTLP metric exporter timed out")??;
+    let exporter = build_otlp!(
+        rt,
+        cfg,
+        url,
+        opentelemetry_otlp::MetricExporter::builder(),
+        "metric"
+    )?;
     let bridged = BridgeMetricExporter::new(exporter, rt.clone(), stats, cfg.export_timeout);
     Ok(PeriodicReader::builder(bridged)
         .with_interval(cfg.metrics_export_interval)

@@ -531,10 +531,7 @@ impl<'a> Guard<'a> {
                     }
                     b.active.add(-1);
                     if let Some(obs) = &b.duration_observer {
-                        match (&self.ctx.otel, tel.tracer.is_some()) {
-                            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end),
-                            _ => obs.observe(secs, &SpanContext::NONE, end),
-                        }
+                        self.observe_duration(&**obs, secs, end);
                     }
                 }
                 None => {
@@ -545,11 +542,7 @@ impl<'a> Guard<'a> {
                     }
                     inst.active.add(-1, &labels[..1]);
                     if let Some(obs) = &tel.duration_observer {
-                        let bound = obs.bind(&meta.name, meta.kind);
-                        match (&self.ctx.otel, tel.tracer.is_some()) {
-                            (Some(cx), true) => bound.observe(secs, cx.span().span_context(), end),
-                            _ => bound.observe(secs, &SpanContext::NONE, end),
-                        }
+                        self.observe_duration(&*obs.bind(&meta.name, meta.kind), secs, end);
                     }
                 }
             }
@@ -562,6 +555,17 @@ impl<'a> Guard<'a> {
                     ],
                 );
             }
+        }
+    }
+}
+
+impl Guard<'_> {
+    /// Hands the duration, with this step's span context when traced, to
+    /// the exemplar path.
+    fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: SystemTime) {
+        match (&self.ctx.otel, self.tel.tracer.is_some()) {
+            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end),
+            _ => obs.observe(secs, &SpanContext::NONE, end),
         }
     }
 }

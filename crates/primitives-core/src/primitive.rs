@@ -70,65 +70,42 @@ where
     }
 }
 
-impl<In, P> Primitive<In> for Arc<P>
-where
-    In: Send + 'static,
-    P: Primitive<In> + ?Sized,
-{
-    type Output = P::Output;
-    // Forwards the inner boxed future: no second box per call.
-    fn execute<'a, 'b, 'f>(
-        &'a self,
-        ctx: &'b WorkflowContext,
-        input: In,
-    ) -> BoxFuture<'f, Result<Self::Output, Error>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        (**self).execute(ctx, input)
-    }
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn kind(&self) -> &'static str {
-        (**self).kind()
-    }
-    fn span_attributes(&self) -> Vec<KeyValue> {
-        (**self).span_attributes()
-    }
+/// `Arc<P>` and `Box<P>` are primitives: they forward to `P`, passing on its
+/// boxed future (no second box per call).
+macro_rules! forward_primitive {
+    ($($ptr:ident),*) => {$(
+        impl<In, P> Primitive<In> for $ptr<P>
+        where
+            In: Send + 'static,
+            P: Primitive<In> + ?Sized,
+        {
+            type Output = P::Output;
+            fn execute<'a, 'b, 'f>(
+                &'a self,
+                ctx: &'b WorkflowContext,
+                input: In,
+            ) -> BoxFuture<'f, Result<Self::Output, Error>>
+            where
+                'a: 'f,
+                'b: 'f,
+                Self: 'f,
+            {
+                (**self).execute(ctx, input)
+            }
+            fn name(&self) -> &str {
+                (**self).name()
+            }
+            fn kind(&self) -> &'static str {
+                (**self).kind()
+            }
+            fn span_attributes(&self) -> Vec<KeyValue> {
+                (**self).span_attributes()
+            }
+        }
+    )*};
 }
 
-impl<In, P> Primitive<In> for Box<P>
-where
-    In: Send + 'static,
-    P: Primitive<In> + ?Sized,
-{
-    type Output = P::Output;
-    // Forwards the inner boxed future: no second box per call.
-    fn execute<'a, 'b, 'f>(
-        &'a self,
-        ctx: &'b WorkflowContext,
-        input: In,
-    ) -> BoxFuture<'f, Result<Self::Output, Error>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        (**self).execute(ctx, input)
-    }
-    fn name(&self) -> &str {
-        (**self).name()
-    }
-    fn kind(&self) -> &'static str {
-        (**self).kind()
-    }
-    fn span_attributes(&self) -> Vec<KeyValue> {
-        (**self).span_attributes()
-    }
-}
+forward_primitive!(Arc, Box);
 
 /// A shared, type-erased primitive.
 pub type BoxedPrimitive<In, Out> = Arc<dyn Primitive<In, Output = Out>>;
