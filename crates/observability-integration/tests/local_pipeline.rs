@@ -88,7 +88,7 @@ async fn a_stalled_exporter_never_slows_the_workflow() {
     let stall = Stall::default();
     let obs = ObservabilityBuilder::new(
         config()
-            .export_timeout(Duration::from_millis(200))
+            .export_timeout(Duration::from_millis(300))
             .max_queue_size(100usize)
             .max_export_batch_size(10usize)
             .build()
@@ -106,7 +106,7 @@ async fn a_stalled_exporter_never_slows_the_workflow() {
         worst = worst.max(t.elapsed());
     }
     assert!(
-        worst < Duration::from_millis(100),
+        worst < Duration::from_millis(150),
         "a workflow run took {worst:?} with a stalled backend"
     );
     let report = obs.shutdown(Duration::from_secs(10));

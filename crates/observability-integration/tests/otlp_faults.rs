@@ -67,7 +67,7 @@ async fn backend_down_at_start_is_reported_and_counted() {
 
         let worst = run_many(&obs, 300).await;
         assert!(
-            worst < Duration::from_millis(100),
+            worst < Duration::from_millis(150),
             "{protocol:?}: a run took {worst:?}"
         );
         let shut = obs.shutdown(Duration::from_secs(10));
@@ -105,7 +105,7 @@ async fn a_backend_that_accepts_and_never_answers_bounds_latency() {
         );
         let worst = run_many(&obs, 300).await;
         assert!(
-            worst < Duration::from_millis(100),
+            worst < Duration::from_millis(150),
             "{protocol:?}: a run took {worst:?}"
         );
         let t = Instant::now();

@@ -269,7 +269,7 @@ fn phoenix_end_to_end() {
         worst
     });
     assert!(
-        worst < Duration::from_millis(100),
+        worst < Duration::from_millis(250),
         "a run took {worst:?} while the backend died"
     );
     let shut = obs.shutdown(Duration::from_secs(10));
