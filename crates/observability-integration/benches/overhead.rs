@@ -5,35 +5,24 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{bare, logging, observed, runtime, setup, Setup};
+use common::{bare_and_sampled, logging, observed, runtime, setup, Setup};
 use criterion::{criterion_group, criterion_main, Criterion};
-use primitives_core::{Primitive, WorkflowContext};
+use primitives_core::WorkflowContext;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn per_step(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("per_step");
 
-    let raw = bare();
+    // bare, and 2. full setup, sampled, batch export to a counting no-op exporter.
+    let obs = bare_and_sampled(&mut g, &rt);
     let ctx = WorkflowContext::new();
-    g.bench_function("bare", |b| {
-        b.to_async(&rt)
-            .iter(|| async { raw.execute(&ctx, black_box(1)).await })
-    });
 
     // 1. Core only: nothing installed, in-process metrics off.
     let wf = observed();
     g.bench_function("1_nothing_enabled", |b| {
         b.to_async(&rt)
             .iter(|| async { wf.run(&ctx, black_box(1)).await })
-    });
-
-    // 2. Full setup, sampled, batch export to a counting no-op exporter.
-    let (obs, _) = setup(Setup::Sampled);
-    let ctx2 = WorkflowContext::new().with_telemetry(obs.telemetry());
-    g.bench_function("2_sampled_batch_export", |b| {
-        b.to_async(&rt)
-            .iter(|| async { wf.run(&ctx2, black_box(1)).await })
     });
 
     // 3. Full setup, not sampled.

@@ -4,11 +4,8 @@
 
 mod common;
 
-use std::hint::black_box;
-
-use common::{bare, observed, runtime, setup, Setup};
+use common::{bare_and_sampled, runtime};
 use criterion::{criterion_group, criterion_main, Criterion};
-use primitives_core::{Primitive, WorkflowContext};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -16,19 +13,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn per_step_mimalloc(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("per_step_mimalloc");
-    let raw = bare();
-    let ctx = WorkflowContext::new();
-    g.bench_function("bare", |b| {
-        b.to_async(&rt)
-            .iter(|| async { raw.execute(&ctx, black_box(1)).await })
-    });
-    let wf = observed();
-    let (obs, _) = setup(Setup::Sampled);
-    let ctx2 = WorkflowContext::new().with_telemetry(obs.telemetry());
-    g.bench_function("2_sampled_batch_export", |b| {
-        b.to_async(&rt)
-            .iter(|| async { wf.run(&ctx2, black_box(1)).await })
-    });
+    let obs = bare_and_sampled(&mut g, &rt);
     g.finish();
     obs.shutdown(std::time::Duration::from_secs(5));
 }

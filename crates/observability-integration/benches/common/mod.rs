@@ -74,3 +74,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// `bare` and configuration 2 in `group`: the pair both overhead benches report.
+pub fn bare_and_sampled(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    rt: &tokio::runtime::Runtime,
+) -> Observability {
+    use primitives_core::{Primitive, WorkflowContext};
+    use std::hint::black_box;
+    let raw = bare();
+    let ctx = WorkflowContext::new();
+    g.bench_function("bare", |b| {
+        b.to_async(rt)
+            .iter(|| async { raw.execute(&ctx, black_box(1)).await })
+    });
+    let wf = observed();
+    let (obs, _) = setup(Setup::Sampled);
+    let ctx2 = WorkflowContext::new().with_telemetry(obs.telemetry());
+    g.bench_function("2_sampled_batch_export", |b| {
+        b.to_async(rt)
+            .iter(|| async { wf.run(&ctx2, black_box(1)).await })
+    });
+    obs
+}
