@@ -355,16 +355,13 @@ where
         }
         return result;
     }
-    // The root of a run. With no subscriber listening at WARN (the
+    // The root of a run. With no subscriber listening at all (the
     // nothing-enabled case), no log line can depend on depth: skip the clone.
-    if !tracing::enabled!(target: "primitives_core", tracing::Level::WARN) {
+    if !tracing::enabled!(target: "primitives_core", tracing::Level::ERROR) {
         return p.execute(ctx, input).await;
     }
     // Children must see depth > 0.
     let child = ctx.deeper();
-    if !tracing::enabled!(target: "primitives_core", tracing::Level::INFO) {
-        return p.execute(&child, input).await;
-    }
     let meta = meta.get_or_init(|| Meta::of(p));
     let start = crate::clock::now();
     let result = p.execute(&child, input).await;

@@ -123,3 +123,20 @@ async fn run_lines_without_any_telemetry() {
     );
     assert!(lines[2].contains("workflow run failed") && lines[2].contains("n-err"));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_runs_are_logged_at_error_even_when_info_is_off() {
+    let (buf, _g) = capture(tracing::Level::ERROR);
+    run_both(
+        WorkflowContext::new().with_correlation_id("e-ok"),
+        WorkflowContext::new().with_correlation_id("e-err"),
+    )
+    .await;
+    let lines = lines(&buf);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains("ERROR")
+            && lines[0].contains("workflow run failed")
+            && lines[0].contains("e-err")
+    );
+}
