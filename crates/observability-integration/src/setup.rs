@@ -1107,6 +1107,10 @@ fn env_filter(cfg: &ObservabilityConfig) -> EnvFilter {
 }
 
 /// Keeps the stack alive; shuts it down (flush with a deadline) on drop.
+///
+/// Dropping it blocks the dropping thread for up to
+/// [`DEFAULT_SHUTDOWN_DEADLINE`] while queued telemetry is flushed; call
+/// [`ObservabilityGuard::shutdown`] to choose the deadline.
 pub struct ObservabilityGuard {
     obs: Option<Observability>,
 }
