@@ -227,6 +227,8 @@ where
         None => Context::new(),
     };
     let traced = tel.tracer.is_some();
+    // Whether this step's span records (only then are span calls made at the end).
+    let mut recording = false;
     let cx = match &tel.tracer {
         Some(_) if certainly_dropped(tel.sampling, &parent) => {
             // No SDK span: ids for propagation, sampled flag off.
@@ -279,7 +281,7 @@ where
                 ..SpanBuilder::from_name("")
             };
             let mut span = tracer.build_with_context(builder, &parent);
-            let recording = span.is_recording();
+            recording = span.is_recording();
             if recording != expect_recording {
                 meta.last_recording.store(recording, Ordering::Relaxed);
                 if recording {
@@ -299,7 +301,7 @@ where
         None => parent,
     };
     let child = ctx.for_step(cx, tel.clone());
-    let mut guard = Guard::start(&tel, meta, &child, start, root);
+    let mut guard = Guard::start(&tel, meta, &child, start, root, recording);
     let fut = p.execute(&child, input);
     let result = if traced {
         fut.with_context(child.otel_context()).await
@@ -412,6 +414,7 @@ struct Guard<'a> {
     ctx: &'a WorkflowContext,
     start: SystemTime,
     root: bool,
+    recording: bool,
     done: bool,
 }
 
@@ -422,6 +425,7 @@ impl<'a> Guard<'a> {
         ctx: &'a WorkflowContext,
         start: SystemTime,
         root: bool,
+        recording: bool,
     ) -> Self {
         if let Some(inst) = &tel.instruments {
             match meta.bound(tel, inst) {
@@ -442,6 +446,7 @@ impl<'a> Guard<'a> {
             ctx,
             start,
             root,
+            recording,
             done: false,
         }
     }
@@ -455,20 +460,15 @@ impl<'a> Guard<'a> {
             .ctx
             .otel
             .as_ref()
-            .filter(|_| tel.tracer.is_some())
+            .filter(|_| self.recording)
             .map(|cx| cx.span());
         if let Some(span) = &span {
             // Success leaves the status Unset, as the OpenTelemetry spec
             // asks of instrumentation libraries.
-            match err {
-                None => {}
-                Some(e) => {
-                    if span.is_recording() {
-                        span.record_error(e.inner());
-                        span.set_attribute(KeyValue::new("error.type", e.kind().to_owned()));
-                    }
-                    span.set_status(Status::error(e.to_string()));
-                }
+            if let Some(e) = err {
+                span.record_error(e.inner());
+                span.set_attribute(KeyValue::new("error.type", e.kind().to_owned()));
+                span.set_status(Status::error(e.to_string()));
             }
             span.end_with_timestamp(end);
         }
@@ -575,7 +575,7 @@ impl Drop for Guard<'_> {
         // Cancelled: the future was dropped before it finished.
         let end = crate::clock::now();
         let took = elapsed(self.start, end);
-        if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.tel.tracer.is_some()) {
+        if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.recording) {
             let span = cx.span();
             span.set_attribute(KeyValue::new("primitive.cancelled", true));
             span.end_with_timestamp(end);
