@@ -158,16 +158,28 @@ struct Family1 {
 }
 
 fn convert(data: &AggregatedMetrics) -> Option<Points> {
-    fn hist<T: Copy + Into<f64>>(h: &opentelemetry_sdk::metrics::data::Histogram<T>) -> Points {
+    /// (labels, value) of each point, the value mapped by `$f`.
+    macro_rules! scalars {
+        ($points:expr, $variant:ident, $f:expr) => {
+            Points::$variant(
+                $points
+                    .map(|p| (labels_of(p.attributes()), $f(p.value())))
+                    .collect(),
+            )
+        };
+    }
+    fn hist<T: Copy>(
+        h: &opentelemetry_sdk::metrics::data::Histogram<T>,
+        to_f64: fn(T) -> f64,
+    ) -> Points {
         Points::Histogram(
             h.data_points()
                 .map(|p| {
                     let mut buckets: Vec<(f64, u64)> = p.bounds().zip(p.bucket_counts()).collect();
-                    let last = p.bucket_counts().last().unwrap_or(0);
-                    buckets.push((f64::INFINITY, last));
+                    buckets.push((f64::INFINITY, p.bucket_counts().last().unwrap_or(0)));
                     (
                         labels_of(p.attributes()),
-                        p.sum().into(),
+                        to_f64(p.sum()),
                         p.count(),
                         buckets,
                     )
@@ -175,62 +187,26 @@ fn convert(data: &AggregatedMetrics) -> Option<Points> {
                 .collect(),
         )
     }
+    let u_to_f = |v: u64| v as f64;
     Some(match data {
-        AggregatedMetrics::U64(MetricData::Sum(s)) if s.is_monotonic() => Points::CounterU(
-            s.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::F64(MetricData::Sum(s)) if s.is_monotonic() => Points::CounterF(
-            s.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::U64(MetricData::Sum(s)) => Points::GaugeF(
-            s.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value() as f64))
-                .collect(),
-        ),
-        AggregatedMetrics::I64(MetricData::Sum(s)) => Points::GaugeI(
-            s.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::F64(MetricData::Sum(s)) => Points::GaugeF(
-            s.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::U64(MetricData::Gauge(g)) => Points::GaugeF(
-            g.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value() as f64))
-                .collect(),
-        ),
-        AggregatedMetrics::I64(MetricData::Gauge(g)) => Points::GaugeI(
-            g.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::F64(MetricData::Gauge(g)) => Points::GaugeF(
-            g.data_points()
-                .map(|p| (labels_of(p.attributes()), p.value()))
-                .collect(),
-        ),
-        AggregatedMetrics::F64(MetricData::Histogram(h)) => hist(h),
-        AggregatedMetrics::U64(MetricData::Histogram(h)) => Points::Histogram(
-            h.data_points()
-                .map(|p| {
-                    let mut buckets: Vec<(f64, u64)> = p.bounds().zip(p.bucket_counts()).collect();
-                    buckets.push((f64::INFINITY, p.bucket_counts().last().unwrap_or(0)));
-                    (
-                        labels_of(p.attributes()),
-                        p.sum() as f64,
-                        p.count(),
-                        buckets,
-                    )
-                })
-                .collect(),
-        ),
+        AggregatedMetrics::U64(MetricData::Sum(s)) if s.is_monotonic() => {
+            scalars!(s.data_points(), CounterU, |v: u64| v)
+        }
+        AggregatedMetrics::F64(MetricData::Sum(s)) if s.is_monotonic() => {
+            scalars!(s.data_points(), CounterF, |v: f64| v)
+        }
+        AggregatedMetrics::U64(MetricData::Sum(s)) => scalars!(s.data_points(), GaugeF, u_to_f),
+        AggregatedMetrics::I64(MetricData::Sum(s)) => scalars!(s.data_points(), GaugeI, |v: i64| v),
+        AggregatedMetrics::F64(MetricData::Sum(s)) => scalars!(s.data_points(), GaugeF, |v: f64| v),
+        AggregatedMetrics::U64(MetricData::Gauge(g)) => scalars!(g.data_points(), GaugeF, u_to_f),
+        AggregatedMetrics::I64(MetricData::Gauge(g)) => {
+            scalars!(g.data_points(), GaugeI, |v: i64| v)
+        }
+        AggregatedMetrics::F64(MetricData::Gauge(g)) => {
+            scalars!(g.data_points(), GaugeF, |v: f64| v)
+        }
+        AggregatedMetrics::F64(MetricData::Histogram(h)) => hist(h, |v| v),
+        AggregatedMetrics::U64(MetricData::Histogram(h)) => hist(h, |v| v as f64),
         _ => return None,
     })
 }

@@ -111,6 +111,19 @@ pub struct StatusReport {
 }
 
 impl StatusReport {
+    /// `Failed` if a component of `signal` failed, else `Live`.
+    fn state_of(&self, signal: &str) -> SignalState {
+        if self
+            .failures
+            .iter()
+            .any(|f| f.component.starts_with(signal))
+        {
+            SignalState::Failed
+        } else {
+            SignalState::Live
+        }
+    }
+
     /// Every signal the config asked for is live.
     pub fn all_live(&self) -> bool {
         self.failures.is_empty()
@@ -380,15 +393,7 @@ impl ObservabilityBuilder {
                 pipelines.push((name, stats));
             }
             if asked {
-                report.traces = if report
-                    .failures
-                    .iter()
-                    .any(|f| f.component.starts_with("traces"))
-                {
-                    SignalState::Failed
-                } else {
-                    SignalState::Live
-                };
+                report.traces = report.state_of("traces");
             }
         }
         let tracer_provider = tracer_builder.build();
@@ -465,15 +470,7 @@ impl ObservabilityBuilder {
                 prometheus = Some(prom);
             }
             if metrics_asked {
-                report.metrics = if report
-                    .failures
-                    .iter()
-                    .any(|f| f.component.starts_with("metrics"))
-                {
-                    SignalState::Failed
-                } else {
-                    SignalState::Live
-                };
+                report.metrics = report.state_of("metrics");
             }
         }
         let meter_provider = meter_builder.build();
