@@ -127,8 +127,9 @@ pub struct ObservabilityConfig {
     /// Default `warn`.
     pub sdk_log_level: String,
 
-    /// Batch span processor (else the simple one, which exports on the
-    /// caller's thread: console and tests only). Default on.
+    /// Batch spans for export (else each span is exported as soon as it
+    /// ends, from the exporter thread: for the console exporter and
+    /// debugging). Default on.
     pub batch_span_processor: bool,
     /// Spans per export. Default 512.
     pub max_export_batch_size: usize,
@@ -871,7 +872,7 @@ impl ObservabilityConfig {
                 "batch_span_processor",
                 "false",
                 &o("batch_span_processor", "false"),
-                "the simple span processor exports on the caller's thread, so every span would wait for a network round trip to the OTLP backend",
+                "unbatched export sends one request per span, so an OTLP backend would cap spans at one network round trip each and the queue would drop the rest",
                 "true with OTLP (false only with the console exporter or in tests)",
             ));
         }

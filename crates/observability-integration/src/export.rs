@@ -8,33 +8,31 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::trace::Status;
-use opentelemetry::Context;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::metrics::data::ResourceMetrics;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::metrics::Temporality;
-use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 
+use crate::pipeline::Queue;
 use crate::runtime::ObsRuntime;
 
 /// Export errors by kind: (count, first message).
 pub type ErrorsByKind = BTreeMap<String, (u64, String)>;
 
-/// Live span counters of one setup.
-#[derive(Debug, Default)]
+/// Live span counters of one exporter: the pipeline's queue counts plus
+/// what this exporter settled.
+#[derive(Debug)]
 pub struct SpanStats {
-    ended: AtomicU64,
+    queue: Arc<Queue>,
     exported: AtomicU64,
     export_failed: AtomicU64,
-    dropped_queue_full: AtomicU64,
-    dropped_after_shutdown: AtomicU64,
-    in_flight: AtomicU64,
     export_errors: ErrorLog,
 }
 
@@ -68,18 +66,21 @@ impl SpanCounts {
 }
 
 impl SpanStats {
-    /// Current counts. `in_flight` is read first so a span racing through
-    /// the pipeline is never counted twice.
-    pub fn snapshot(&self) -> SpanCounts {
-        let in_flight = self.in_flight.load(Ordering::SeqCst);
-        SpanCounts {
-            exported: self.exported.load(Ordering::SeqCst),
-            export_failed: self.export_failed.load(Ordering::SeqCst),
-            dropped_queue_full: self.dropped_queue_full.load(Ordering::SeqCst),
-            dropped_after_shutdown: self.dropped_after_shutdown.load(Ordering::SeqCst),
-            in_flight,
-            ended: self.ended.load(Ordering::SeqCst),
+    pub(crate) fn new(queue: Arc<Queue>) -> Self {
+        SpanStats {
+            queue,
+            exported: AtomicU64::new(0),
+            export_failed: AtomicU64::new(0),
+            export_errors: ErrorLog::default(),
         }
+    }
+
+    /// Current counts. What this exporter settled is read before the queue,
+    /// so a span racing through the pipeline is never counted twice.
+    pub fn snapshot(&self) -> SpanCounts {
+        let exported = self.exported.load(Ordering::SeqCst);
+        let failed = self.export_failed.load(Ordering::SeqCst);
+        crate::pipeline::counts_for(&self.queue, exported, failed)
     }
 
     /// Export errors seen, by kind, with the first message of each kind.
@@ -141,75 +142,6 @@ fn classify(err: &OTelSdkError, message: &str) -> &'static str {
     }
 }
 
-/// Wraps the SDK span processor: counts every ended span and enforces the
-/// queue bound itself, so nothing is dropped without being counted.
-#[derive(Debug)]
-pub(crate) struct AccountingProcessor {
-    inner: Box<dyn SpanProcessor>,
-    stats: Arc<SpanStats>,
-    max_in_flight: u64,
-    shut_down: AtomicBool,
-    warned_full: AtomicBool,
-}
-
-impl AccountingProcessor {
-    pub(crate) fn new(
-        inner: Box<dyn SpanProcessor>,
-        stats: Arc<SpanStats>,
-        max_queue_size: usize,
-    ) -> Self {
-        AccountingProcessor {
-            inner,
-            stats,
-            max_in_flight: max_queue_size as u64,
-            shut_down: AtomicBool::new(false),
-            warned_full: AtomicBool::new(false),
-        }
-    }
-}
-
-impl SpanProcessor for AccountingProcessor {
-    fn on_start(&self, span: &mut Span, cx: &Context) {
-        self.inner.on_start(span, cx);
-    }
-
-    fn on_end(&self, span: SpanData) {
-        let stats = &self.stats;
-        stats.ended.fetch_add(1, Ordering::SeqCst);
-        if self.shut_down.load(Ordering::Acquire) {
-            stats.dropped_after_shutdown.fetch_add(1, Ordering::SeqCst);
-            return;
-        }
-        let before = stats.in_flight.fetch_add(1, Ordering::SeqCst);
-        if before >= self.max_in_flight {
-            stats.in_flight.fetch_sub(1, Ordering::SeqCst);
-            stats.dropped_queue_full.fetch_add(1, Ordering::SeqCst);
-            if !self.warned_full.swap(true, Ordering::Relaxed) {
-                tracing::warn!(
-                    target: "observability_integration::export",
-                    max_queue_size = self.max_in_flight,
-                    "span queue full: spans are being dropped and counted; raise max_queue_size (OTEL_BSP_MAX_QUEUE_SIZE) or lower the span rate"
-                );
-            }
-            return;
-        }
-        self.inner.on_end(span);
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.shut_down.store(true, Ordering::Release);
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
 /// Wraps a span exporter: runs each export on the integration runtime with
 /// a deadline, and settles the batch's spans as exported or failed.
 #[derive(Debug)]
@@ -248,7 +180,6 @@ impl Settle {
                 self.stats.export_failed.fetch_add(self.n, Ordering::SeqCst)
             }
         };
-        self.stats.in_flight.fetch_sub(self.n, Ordering::SeqCst);
     }
 }
 

@@ -31,6 +31,7 @@
 pub mod config;
 pub mod export;
 pub mod logs;
+pub mod pipeline;
 pub mod runtime;
 mod setup;
 

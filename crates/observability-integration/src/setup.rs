@@ -13,10 +13,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SimpleSpanProcessor,
-    SpanExporter, SpanProcessor,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
@@ -26,10 +23,11 @@ use tracing_subscriber::Layer;
 
 use crate::config::{ObservabilityConfig, OtlpProtocol};
 use crate::export::{
-    AccountingProcessor, BridgeMetricExporter, BridgeSpanExporter, ConsoleSpanExporter,
-    MetricExportStats, SpanCounts, SpanStats,
+    BridgeMetricExporter, BridgeSpanExporter, ConsoleSpanExporter, MetricExportStats, SpanCounts,
+    SpanStats,
 };
 use crate::logs::JsonFormat;
+use crate::pipeline::{Outlet, PipelineOptions, PipelineProcessor, Queue, SpanPipeline};
 use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::runtime::ObsRuntime;
 use crate::server::MetricsServer;
@@ -184,13 +182,8 @@ pub struct ShutdownReport {
     pub spans: Vec<(String, SpanCounts)>,
 }
 
-type ExporterFactory = Box<
-    dyn FnOnce(
-            &ObsRuntime,
-            &ObservabilityConfig,
-        ) -> (String, Box<dyn SpanProcessor>, Arc<SpanStats>)
-        + Send,
->;
+type ExporterFactory =
+    Box<dyn FnOnce(&ObsRuntime, &ObservabilityConfig, Arc<Queue>, &Resource) -> Outlet + Send>;
 
 /// Builds the observability stack. [`initialize_observability`] is this
 /// with the config alone; tests, benches and advanced users add exporters,
@@ -218,32 +211,19 @@ impl fmt::Debug for ObservabilityBuilder {
     }
 }
 
-fn span_pipeline<E: SpanExporter + 'static>(
+/// One exporter of the span pipeline, with its accounting and the export
+/// deadline.
+fn outlet<E: SpanExporter + 'static>(
     name: String,
     exporter: E,
     rt: &ObsRuntime,
     cfg: &ObservabilityConfig,
-) -> (String, Box<dyn SpanProcessor>, Arc<SpanStats>) {
-    let stats = Arc::new(SpanStats::default());
+    queue: Arc<Queue>,
+    resource: &Resource,
+) -> Outlet {
+    let stats = Arc::new(SpanStats::new(queue));
     let bridged = BridgeSpanExporter::new(exporter, rt.clone(), stats.clone(), cfg.export_timeout);
-    let inner: Box<dyn SpanProcessor> = if cfg.batch_span_processor {
-        let batch = BatchConfigBuilder::default()
-            // Our accounting bounds the queue at max_queue_size; the SDK's
-            // own channel is larger so it never drops uncounted.
-            .with_max_queue_size(cfg.max_queue_size + cfg.max_export_batch_size)
-            .with_max_export_batch_size(cfg.max_export_batch_size)
-            .with_scheduled_delay(cfg.schedule_delay)
-            .build();
-        Box::new(
-            BatchSpanProcessor::builder(bridged)
-                .with_batch_config(batch)
-                .build(),
-        )
-    } else {
-        Box::new(SimpleSpanProcessor::new(bridged))
-    };
-    let processor = AccountingProcessor::new(inner, stats.clone(), cfg.max_queue_size);
-    (name, Box::new(processor), stats)
+    Outlet::new(name, stats, bridged, resource)
 }
 
 impl ObservabilityBuilder {
@@ -260,13 +240,14 @@ impl ObservabilityBuilder {
         }
     }
 
-    /// Adds a span exporter (batch or simple processor per the config),
+    /// Adds a span exporter to the span pipeline (batched or not per the config),
     /// with the same accounting as the built-in ones.
     pub fn with_span_exporter<E: SpanExporter + 'static>(mut self, exporter: E) -> Self {
         let n = self.exporters.len() + 1;
-        self.exporters.push(Box::new(move |rt, cfg| {
-            span_pipeline(format!("custom-{n}"), exporter, rt, cfg)
-        }));
+        self.exporters
+            .push(Box::new(move |rt, cfg, queue, resource| {
+                outlet(format!("custom-{n}"), exporter, rt, cfg, queue, resource)
+            }));
         self
     }
 
@@ -339,6 +320,7 @@ impl ObservabilityBuilder {
 
         let resource = resource(&cfg);
         let mut pipelines: Vec<(String, Arc<SpanStats>)> = Vec::new();
+        let mut span_pipeline: Option<Arc<SpanPipeline>> = None;
         let mut tracer_builder = SdkTracerProvider::builder()
             .with_resource(resource.clone())
             .with_sampler(sampler(&cfg));
@@ -374,8 +356,9 @@ impl ObservabilityBuilder {
                     signal: "traces",
                     endpoint: Some("stderr".into()),
                 });
-                factories.push(Box::new(|rt, cfg| {
-                    span_pipeline("console".into(), ConsoleSpanExporter::default(), rt, cfg)
+                factories.push(Box::new(|rt, cfg, queue, resource| {
+                    let console = ConsoleSpanExporter::default();
+                    outlet("console".into(), console, rt, cfg, queue, resource)
                 }));
             }
             for (i, f) in self.exporters.into_iter().enumerate() {
@@ -387,10 +370,35 @@ impl ObservabilityBuilder {
                 factories.push(f);
             }
             let asked = !factories.is_empty() || cfg.exports_otlp_traces();
-            for f in factories {
-                let (name, processor, stats) = f(&rt, &cfg);
-                tracer_builder = tracer_builder.with_span_processor(BoxedProcessor(processor));
-                pipelines.push((name, stats));
+            if !factories.is_empty() {
+                let options = PipelineOptions {
+                    max_queue_size: cfg.max_queue_size,
+                    max_export_batch_size: cfg.max_export_batch_size,
+                    schedule_delay: cfg.schedule_delay,
+                    immediate: !cfg.batch_span_processor,
+                };
+                let queue = SpanPipeline::queue(&options);
+                let outlets: Vec<Outlet> = factories
+                    .into_iter()
+                    .map(|f| f(&rt, &cfg, queue.clone(), &resource))
+                    .collect();
+                let names: Vec<(String, Arc<SpanStats>)> = outlets
+                    .iter()
+                    .map(|o| (o.name.clone(), o.stats.clone()))
+                    .collect();
+                match SpanPipeline::start(options, outlets, &rt, queue) {
+                    Ok(p) => {
+                        let p = Arc::new(p);
+                        tracer_builder =
+                            tracer_builder.with_span_processor(PipelineProcessor(p.clone()));
+                        span_pipeline = Some(p);
+                        pipelines = names;
+                    }
+                    Err(e) => report.failures.push(Failure {
+                        component: "traces".into(),
+                        error: format!("cannot start the span exporter thread: {e}"),
+                    }),
+                }
             }
             if asked {
                 report.traces = report.state_of("traces");
@@ -481,7 +489,7 @@ impl ObservabilityBuilder {
             runtime: Some(rt),
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
-            traced: !pipelines.is_empty(),
+            span_pipeline,
             metered: self.metrics,
             pipelines,
             metric_stats,
@@ -504,28 +512,6 @@ impl ObservabilityBuilder {
     pub fn install(self) -> ObservabilityGuard {
         let obs = self.build();
         obs.install_global()
-    }
-}
-
-/// `Box<dyn SpanProcessor>` as a `SpanProcessor`.
-#[derive(Debug)]
-struct BoxedProcessor(Box<dyn SpanProcessor>);
-
-impl SpanProcessor for BoxedProcessor {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.0.on_start(span, cx)
-    }
-    fn on_end(&self, span: opentelemetry_sdk::trace::SpanData) {
-        self.0.on_end(span)
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-    fn set_resource(&mut self, resource: &Resource) {
-        self.0.set_resource(resource)
     }
 }
 
@@ -679,8 +665,8 @@ fn build_otlp_spans(
         "span"
     )?;
     let name = otlp_name(cfg.otlp_protocol);
-    Ok(Box::new(move |rt, cfg| {
-        span_pipeline(name, exporter, rt, cfg)
+    Ok(Box::new(move |rt, cfg, queue, resource| {
+        outlet(name, exporter, rt, cfg, queue, resource)
     }))
 }
 
@@ -795,7 +781,7 @@ pub struct Observability {
     runtime: Option<ObsRuntime>,
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
-    traced: bool,
+    span_pipeline: Option<Arc<SpanPipeline>>,
     metered: bool,
     pipelines: Vec<(String, Arc<SpanStats>)>,
     metric_stats: Arc<MetricExportStats>,
@@ -829,7 +815,7 @@ impl Observability {
             runtime: None,
             tracer_provider: None,
             meter_provider: None,
-            traced: false,
+            span_pipeline: None,
             metered: false,
             pipelines: Vec::new(),
             metric_stats: Arc::default(),
@@ -880,9 +866,11 @@ impl Observability {
         let mut b = primitives_core::Telemetry::builder()
             .in_process_metrics(!self.report.sdk_disabled)
             .correlation_in_context(self.logs && self.config.log_correlation);
-        if let (Some(tp), true) = (&self.tracer_provider, self.traced) {
-            // The same sampler as `sampler()` builds for the provider.
-            b = b.tracer_provider(tp).sampling(
+        if let Some(p) = &self.span_pipeline {
+            // Steps record into the pipeline directly, with the same
+            // sampler as `sampler()` builds for the SDK provider.
+            let sink: Arc<dyn primitives_core::span::SpanSink> = p.clone();
+            b = b.span_sink(sink).sampling(
                 self.config.trace_sample_rate,
                 self.config.trace_parent_based,
             );

@@ -358,8 +358,8 @@ fn rejected_code_and_file_values() {
         Origin::Code,
         "true with OTLP",
     );
-    assert!(e.problem.contains("caller's thread"), "says why: {e}");
-    // The simple processor is fine with the console exporter.
+    assert!(e.problem.contains("one request per span"), "says why: {e}");
+    // Unbatched export is fine with the console exporter.
     ObservabilityConfig::builder()
         .env(EnvSource::None)
         .enable_console_exporter(true)

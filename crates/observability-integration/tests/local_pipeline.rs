@@ -212,9 +212,12 @@ fn sdk_disabled_installs_nothing_and_says_so() {
 }
 
 #[test]
-fn simple_processor_exports_on_the_callers_thread() {
+fn unbatched_pipeline_exports_each_span_without_waiting_for_the_schedule() {
     let sink = Collect::default();
-    let obs = ObservabilityBuilder::new(config().batch_span_processor(false).build().unwrap())
+    let cfg = config()
+        .batch_span_processor(false)
+        .schedule_delay(Duration::from_secs(5));
+    let obs = ObservabilityBuilder::new(cfg.build().unwrap())
         .with_span_exporter(sink.clone())
         .logs(false)
         .build();
@@ -229,9 +232,15 @@ fn simple_processor_exports_on_the_callers_thread() {
             .await
             .unwrap();
     });
-    assert_eq!(
-        sink.spans.lock().unwrap().len(),
-        1,
-        "exported before run() returned"
-    );
+    // The schedule delay is 5 s: only the unbatched mode's immediate wake
+    // gets the span out this fast, with no flush.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let exported = loop {
+        let n = sink.spans.lock().map(|s| s.len()).unwrap_or(0);
+        if n > 0 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert_eq!(exported, 1, "exported without a flush or the 5 s schedule");
 }

@@ -8,19 +8,22 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags,
-    TraceId, Tracer,
+    Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer,
 };
 use opentelemetry::{Context, KeyValue, Value};
 
+use crate::clock::Stamp;
 use crate::context::RunIdentity;
+use crate::span::{self, LiveSpan, SinkRef, SpanStart};
 use crate::stats::{Outcome, Stats};
-use crate::telemetry::{self, BoundDurationObserver, Instruments, Name, Telemetry, TelemetryRef};
+use crate::telemetry::{
+    self, BoundDurationObserver, Instruments, Name, SamplingHint, Telemetry, TelemetryRef,
+};
 use crate::{Error, Primitive, WorkflowContext};
 
 /// Where a child sits in its parent: recorded as one attribute on the
@@ -35,7 +38,7 @@ pub(crate) enum Position {
 }
 
 impl Position {
-    fn attribute(self) -> Option<KeyValue> {
+    pub(crate) fn attribute(self) -> Option<KeyValue> {
         match self {
             Position::None => None,
             Position::Step(i) => Some(KeyValue::new("step.index", i as i64)),
@@ -54,7 +57,7 @@ pub(crate) struct Meta {
     pub(crate) name: Name,
     pub(crate) kind: &'static str,
     span_name: Name,
-    static_attrs: Vec<KeyValue>,
+    static_attrs: Option<Arc<[KeyValue]>>,
     bound: OnceLock<Bound>,
     stats: OnceLock<(u64, Arc<Stats>)>,
     /// Whether this step's last span was recording (sampled).
@@ -87,7 +90,9 @@ impl Meta {
             name,
             kind: p.kind(),
             span_name,
-            static_attrs: p.span_attributes(),
+            static_attrs: Some(p.span_attributes())
+                .filter(|a| !a.is_empty())
+                .map(Arc::from),
             bound: OnceLock::new(),
             stats: OnceLock::new(),
             last_recording: AtomicBool::new(true),
@@ -219,86 +224,143 @@ where
     };
     let meta = meta.get_or_init(|| Meta::of(p));
     let root = ctx.depth == 0;
-    let start = crate::clock::now();
+    let start = Stamp::now();
+    let traced = tel.is_traced();
     let parent = match &ctx.otel {
         Some(cx) => cx.clone(),
         // Only spans need the caller's context as parent.
-        None if root && tel.tracer.is_some() => Context::current(),
+        None if root && traced => Context::current(),
         None => Context::new(),
     };
-    let traced = tel.tracer.is_some();
     // Whether this step's span records (only then are span calls made at the end).
     let mut recording = false;
-    let cx = match &tel.tracer {
-        Some(_) if certainly_dropped(tel.sampling, &parent) => {
-            // No SDK span: ids for propagation, sampled flag off.
-            let sc = {
-                let parent_span = parent.span();
-                let psc = parent_span.span_context();
-                let trace_id = if psc.is_valid() {
-                    psc.trace_id()
-                } else {
-                    TraceId::from_bytes(rand::random::<u128>().max(1).to_be_bytes())
-                };
-                SpanContext::new(
-                    trace_id,
-                    SpanId::from_bytes(rand::random::<u64>().max(1).to_be_bytes()),
-                    TraceFlags::default(),
-                    false,
-                    psc.trace_state().clone(),
-                )
+    let cx = if !traced {
+        parent
+    } else if let Some(sink) = &tel.sink {
+        // The fast path: our own span, ended into the sink.
+        let hint = tel.sampling.unwrap_or(SamplingHint {
+            ratio: 1.0,
+            parent_based: true,
+        });
+        let (trace_id, sampled, parent_span_id, parent_is_remote, trace_state) = {
+            let parent_span = parent.span();
+            let psc = parent_span.span_context();
+            let trace_id = if psc.is_valid() {
+                psc.trace_id()
+            } else {
+                span::new_trace_id()
             };
+            (
+                trace_id,
+                span::sampled(hint, psc, trace_id),
+                psc.span_id(),
+                psc.is_remote(),
+                psc.trace_state().clone(),
+            )
+        };
+        let sc = SpanContext::new(
+            trace_id,
+            span::new_span_id(),
+            span::flags(sampled),
+            false,
+            trace_state,
+        );
+        if sampled {
+            recording = true;
+            let sink = match &tel {
+                TelemetryRef::Static(t) => match &t.sink {
+                    Some(s) => SinkRef::Static(&**s),
+                    None => SinkRef::Shared(sink.clone()),
+                },
+                TelemetryRef::Shared(_) => SinkRef::Shared(sink.clone()),
+            };
+            let live = LiveSpan::start(
+                SpanStart {
+                    span_context: sc,
+                    parent_span_id,
+                    parent_is_remote,
+                    name: meta.span_name.0.clone(),
+                    start: start.wall(),
+                    primitive: meta.name.clone(),
+                    kind: meta.kind,
+                    position,
+                    static_attrs: meta.static_attrs.clone(),
+                    run: root.then(|| {
+                        (
+                            ctx.correlation_id_arc().clone(),
+                            ctx.workflow_id_arc().cloned(),
+                        )
+                    }),
+                },
+                sink,
+            );
+            with_identity(parent.with_span(live), &tel, ctx, root)
+        } else {
             parent.with_remote_span_context(sc)
         }
-        Some(tracer) => {
-            let attrs = || {
-                let mut attrs = Vec::with_capacity(5 + meta.static_attrs.len());
-                attrs.push(meta.name.kv("primitive.name"));
-                attrs.push(KeyValue::new("primitive.type", meta.kind));
-                attrs.extend(position.clone().attribute());
-                attrs.extend(meta.static_attrs.iter().cloned());
-                if root {
-                    attrs.push(KeyValue::new(
-                        "workflow.correlation_id",
-                        Value::from(ctx.correlation_id_arc().clone()),
-                    ));
-                    if let Some(id) = ctx.workflow_id_arc() {
-                        attrs.push(KeyValue::new("workflow.id", Value::from(id.clone())));
-                    }
-                }
-                attrs
+    } else if certainly_dropped(tel.sampling, &parent) {
+        // No SDK span: ids for propagation, sampled flag off.
+        let sc = {
+            let parent_span = parent.span();
+            let psc = parent_span.span_context();
+            let trace_id = if psc.is_valid() {
+                psc.trace_id()
+            } else {
+                span::new_trace_id()
             };
-            // The attribute list moves into the span when given up front;
-            // set afterwards it is only built for spans that record. Which
-            // is cheaper depends on the sampler, so each step follows what
-            // its previous span did.
-            let expect_recording = meta.last_recording.load(Ordering::Relaxed);
-            let builder = SpanBuilder {
-                name: meta.span_name.0.clone(),
-                span_kind: Some(SpanKind::Internal),
-                start_time: Some(start),
-                attributes: expect_recording.then(attrs),
-                ..SpanBuilder::from_name("")
-            };
-            let mut span = tracer.build_with_context(builder, &parent);
-            recording = span.is_recording();
-            if recording != expect_recording {
-                meta.last_recording.store(recording, Ordering::Relaxed);
-                if recording {
-                    span.set_attributes(attrs());
+            SpanContext::new(
+                trace_id,
+                span::new_span_id(),
+                TraceFlags::default(),
+                false,
+                psc.trace_state().clone(),
+            )
+        };
+        parent.with_remote_span_context(sc)
+    } else if let Some(tracer) = &tel.tracer {
+        let attrs = || {
+            let mut attrs =
+                Vec::with_capacity(5 + meta.static_attrs.as_ref().map_or(0, |a| a.len()));
+            attrs.push(meta.name.kv("primitive.name"));
+            attrs.push(KeyValue::new("primitive.type", meta.kind));
+            attrs.extend(position.clone().attribute());
+            if let Some(s) = &meta.static_attrs {
+                attrs.extend(s.iter().cloned());
+            }
+            if root {
+                attrs.push(KeyValue::new(
+                    "workflow.correlation_id",
+                    Value::from(ctx.correlation_id_arc().clone()),
+                ));
+                if let Some(id) = ctx.workflow_id_arc() {
+                    attrs.push(KeyValue::new("workflow.id", Value::from(id.clone())));
                 }
             }
-            let cx = parent.with_span(span);
-            if root && tel.identity_in_context {
-                cx.with_value(RunIdentity {
-                    correlation_id: ctx.correlation_id_arc().clone(),
-                    workflow_id: ctx.workflow_id_arc().cloned(),
-                })
-            } else {
-                cx
+            attrs
+        };
+        // The attribute list moves into the span when given up front;
+        // set afterwards it is only built for spans that record. Which
+        // is cheaper depends on the sampler, so each step follows what
+        // its previous span did.
+        let expect_recording = meta.last_recording.load(Ordering::Relaxed);
+        let builder = SpanBuilder {
+            name: meta.span_name.0.clone(),
+            span_kind: Some(SpanKind::Internal),
+            start_time: Some(start.wall()),
+            attributes: expect_recording.then(attrs),
+            ..SpanBuilder::from_name("")
+        };
+        let mut span = tracer.build_with_context(builder, &parent);
+        recording = span.is_recording();
+        if recording != expect_recording {
+            meta.last_recording.store(recording, Ordering::Relaxed);
+            if recording {
+                span.set_attributes(attrs());
             }
         }
-        None => parent,
+        with_identity(parent.with_span(span), &tel, ctx, root)
+    } else {
+        parent
     };
     let child = ctx.for_step(cx, tel.clone());
     let mut guard = Guard::start(&tel, meta, &child, start, root, recording);
@@ -310,6 +372,19 @@ where
     };
     guard.finish(result.as_ref().err());
     result
+}
+
+/// Stores the run's identity in a root span's context when log correlation
+/// asks for it.
+fn with_identity(cx: Context, tel: &Telemetry, ctx: &WorkflowContext, root: bool) -> Context {
+    if root && tel.identity_in_context {
+        cx.with_value(RunIdentity {
+            correlation_id: ctx.correlation_id_arc().clone(),
+            workflow_id: ctx.workflow_id_arc().cloned(),
+        })
+    } else {
+        cx
+    }
 }
 
 /// Whether the declared sampler is certain to drop this step's span.
@@ -365,19 +440,10 @@ where
     // Children must see depth > 0.
     let child = ctx.deeper();
     let meta = meta.get_or_init(|| Meta::of(p));
-    let start = crate::clock::now();
+    let start = Stamp::now();
     let result = p.execute(&child, input).await;
-    log_run_end(
-        meta,
-        ctx,
-        elapsed(start, crate::clock::now()),
-        result.as_ref().err(),
-    );
+    log_run_end(meta, ctx, start.until(Stamp::now()), result.as_ref().err());
     result
-}
-
-fn elapsed(start: SystemTime, end: SystemTime) -> Duration {
-    end.duration_since(start).unwrap_or_default()
 }
 
 fn log_run_end(meta: &Meta, ctx: &WorkflowContext, took: Duration, err: Option<&Error>) {
@@ -412,7 +478,7 @@ struct Guard<'a> {
     tel: &'a Telemetry,
     meta: &'a Meta,
     ctx: &'a WorkflowContext,
-    start: SystemTime,
+    start: Stamp,
     root: bool,
     recording: bool,
     done: bool,
@@ -423,7 +489,7 @@ impl<'a> Guard<'a> {
         tel: &'a Telemetry,
         meta: &'a Meta,
         ctx: &'a WorkflowContext,
-        start: SystemTime,
+        start: Stamp,
         root: bool,
         recording: bool,
     ) -> Self {
@@ -453,8 +519,8 @@ impl<'a> Guard<'a> {
 
     fn finish(&mut self, err: Option<&Error>) {
         self.done = true;
-        let end = crate::clock::now();
-        let took = elapsed(self.start, end);
+        let end = Stamp::now();
+        let took = self.start.until(end);
         let (tel, meta) = (self.tel, self.meta);
         let span = self
             .ctx
@@ -470,7 +536,7 @@ impl<'a> Guard<'a> {
                 span.set_attribute(KeyValue::new("error.type", e.kind().to_owned()));
                 span.set_status(Status::error(e.to_string()));
             }
-            span.end_with_timestamp(end);
+            span.end_with_timestamp(end.wall());
         }
         let status = if err.is_some() { "error" } else { "ok" };
         self.record_metrics(took, end, status, err.map(Error::kind));
@@ -508,7 +574,7 @@ impl<'a> Guard<'a> {
     fn record_metrics(
         &self,
         took: Duration,
-        end: SystemTime,
+        end: Stamp,
         status: &'static str,
         error_kind: Option<&str>,
     ) {
@@ -559,10 +625,10 @@ impl<'a> Guard<'a> {
 impl Guard<'_> {
     /// Hands the duration, with this step's span context when traced, to
     /// the exemplar path.
-    fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: SystemTime) {
-        match (&self.ctx.otel, self.tel.tracer.is_some()) {
-            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end),
-            _ => obs.observe(secs, &SpanContext::NONE, end),
+    fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: Stamp) {
+        match (&self.ctx.otel, self.tel.is_traced()) {
+            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end.wall()),
+            _ => obs.observe(secs, &SpanContext::NONE, end.wall()),
         }
     }
 }
@@ -573,12 +639,12 @@ impl Drop for Guard<'_> {
             return;
         }
         // Cancelled: the future was dropped before it finished.
-        let end = crate::clock::now();
-        let took = elapsed(self.start, end);
+        let end = Stamp::now();
+        let took = self.start.until(end);
         if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.recording) {
             let span = cx.span();
             span.set_attribute(KeyValue::new("primitive.cancelled", true));
-            span.end_with_timestamp(end);
+            span.end_with_timestamp(end.wall());
         }
         self.record_metrics(took, end, "cancelled", None);
         if let Some(stats) = self.meta.stats(self.tel) {

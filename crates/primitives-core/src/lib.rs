@@ -71,6 +71,7 @@ mod error;
 mod instrument;
 mod primitive;
 mod primitives;
+pub mod span;
 mod stats;
 pub mod telemetry;
 #[cfg(feature = "testing")]

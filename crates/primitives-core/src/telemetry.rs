@@ -23,6 +23,7 @@ use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider, UpDownCou
 use opentelemetry::trace::{Span, TracerProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
+use crate::span::SpanSink;
 use crate::stats::{PrimitiveMetrics, StatsRegistry};
 
 /// Instrumentation scope name of everything this crate records.
@@ -128,6 +129,8 @@ impl Instruments {
 pub struct Telemetry {
     pub(crate) id: u64,
     pub(crate) tracer: Option<Arc<BoxedTracer>>,
+    /// Step spans go here instead of through `tracer` (the fast path).
+    pub(crate) sink: Option<Arc<dyn SpanSink>>,
     pub(crate) instruments: Option<Instruments>,
     pub(crate) stats: Option<Arc<StatsRegistry>>,
     pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
@@ -155,6 +158,7 @@ impl fmt::Debug for Telemetry {
         f.debug_struct("Telemetry")
             .field("id", &self.id)
             .field("tracing", &self.tracer.is_some())
+            .field("span_sink", &self.sink.is_some())
             .field("metrics", &self.instruments.is_some())
             .field("in_process_metrics", &self.stats.is_some())
             .field("duration_observer", &self.duration_observer.is_some())
@@ -182,7 +186,12 @@ impl Telemetry {
 
     /// Is any signal enabled?
     pub fn is_enabled(&self) -> bool {
-        self.tracer.is_some() || self.instruments.is_some() || self.stats.is_some()
+        self.is_traced() || self.instruments.is_some() || self.stats.is_some()
+    }
+
+    /// Are step spans recorded (through a tracer or a span sink)?
+    pub fn is_traced(&self) -> bool {
+        self.tracer.is_some() || self.sink.is_some()
     }
 
     /// Snapshot of the in-process per-primitive statistics (empty when
@@ -199,6 +208,7 @@ impl Telemetry {
 #[derive(Default)]
 pub struct TelemetryBuilder {
     tracer: Option<BoxedTracer>,
+    sink: Option<Arc<dyn SpanSink>>,
     meter: Option<Meter>,
     in_process: bool,
     duration_observer: Option<Arc<dyn DurationObserver>>,
@@ -217,7 +227,8 @@ impl fmt::Debug for TelemetryBuilder {
     }
 }
 
-fn scope() -> InstrumentationScope {
+/// The instrumentation scope of every span and metric this crate records.
+pub fn instrumentation_scope() -> InstrumentationScope {
     InstrumentationScope::builder(SCOPE_NAME)
         .with_version(env!("CARGO_PKG_VERSION"))
         .build()
@@ -231,13 +242,26 @@ impl TelemetryBuilder {
         T: opentelemetry::trace::Tracer<Span = S> + Send + Sync + 'static,
         S: Span + Send + Sync + 'static,
     {
-        self.tracer = Some(BoxedTracer::new(provider.boxed_tracer(scope())));
+        self.tracer = Some(BoxedTracer::new(
+            provider.boxed_tracer(instrumentation_scope()),
+        ));
+        self
+    }
+
+    /// Records step spans into `sink` (the fast span path; see
+    /// [`crate::span`]): no SDK span is built on the step's thread, the
+    /// sink gets a [`FinishedSpan`](crate::span::FinishedSpan) to queue.
+    /// Takes precedence over [`tracer_provider`](Self::tracer_provider)
+    /// for step spans. Sampling follows [`sampling`](Self::sampling)
+    /// (default: parent-based, always on).
+    pub fn span_sink(mut self, sink: Arc<dyn SpanSink>) -> Self {
+        self.sink = Some(sink);
         self
     }
 
     /// Records metrics through `provider`.
     pub fn meter_provider(mut self, provider: &dyn MeterProvider) -> Self {
-        self.meter = Some(provider.meter_with_scope(scope()));
+        self.meter = Some(provider.meter_with_scope(instrumentation_scope()));
         self
     }
 
@@ -287,15 +311,28 @@ impl TelemetryBuilder {
     /// Builds the handle.
     pub fn build(self) -> Telemetry {
         let otel_duration = !(self.skip_otel_duration && self.duration_observer.is_some());
+        crate::clock::init();
+        let sampling = match (&self.sink, self.sampling) {
+            (Some(_), None) => Some(SamplingHint {
+                ratio: 1.0,
+                parent_based: true,
+            }),
+            (_, s) => s,
+        };
         Telemetry {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tracer: self.tracer.map(Arc::new),
+            tracer: if self.sink.is_some() {
+                None
+            } else {
+                self.tracer.map(Arc::new)
+            },
+            sink: self.sink,
             instruments: self.meter.as_ref().map(Instruments::new),
             stats: self.in_process.then(|| Arc::new(StatsRegistry::default())),
             duration_observer: self.duration_observer,
             identity_in_context: self.identity_in_context,
             otel_duration,
-            sampling: self.sampling,
+            sampling,
         }
     }
 }
