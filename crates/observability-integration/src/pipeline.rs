@@ -40,7 +40,8 @@ const REPORT_EVERY: usize = 32;
 /// A queued span.
 enum Item {
     Step(FinishedSpan),
-    Sdk(SpanData),
+    /// Boxed: users' SDK spans are larger than step spans and rarer.
+    Sdk(Box<SpanData>),
 }
 
 #[derive(Default)]
@@ -482,7 +483,7 @@ impl Worker {
 
     fn convert(&self, item: Item) -> SpanData {
         match item {
-            Item::Sdk(data) => data,
+            Item::Sdk(data) => *data,
             Item::Step(span) => {
                 let p = span.into_parts();
                 let mut events = SpanEvents::default();
@@ -521,7 +522,7 @@ impl SpanProcessor for PipelineProcessor {
 
     fn on_end(&self, span: SpanData) {
         if span.span_context.is_sampled() {
-            self.0.queue.push(Item::Sdk(span));
+            self.0.queue.push(Item::Sdk(Box::new(span)));
         }
     }
 

@@ -560,10 +560,10 @@ struct BoundExemplarDuration {
 }
 
 impl primitives_core::telemetry::BoundDurationObserver for BoundExemplarDuration {
-    fn observe(&self, seconds: f64, span: &SpanContext, ended: std::time::SystemTime) {
+    fn observe(&self, seconds: f64, sampled: Option<(&SpanContext, std::time::SystemTime)>) {
         use std::sync::atomic::Ordering;
         let mut exemplar = None;
-        if span.is_valid() && span.is_sampled() {
+        if let Some((span, ended)) = sampled {
             let now = ended
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)

@@ -302,10 +302,14 @@ impl WorkflowContext {
     }
 
     /// The context a step runs with: same run, the step's span, one level deeper.
-    pub(crate) fn for_step(&self, otel: opentelemetry::Context, telemetry: TelemetryRef) -> Self {
+    pub(crate) fn for_step(
+        &self,
+        otel: Option<opentelemetry::Context>,
+        telemetry: TelemetryRef,
+    ) -> Self {
         WorkflowContext {
             run: self.run.clone(),
-            otel: Some(otel),
+            otel,
             telemetry: Some(telemetry),
             depth: self.depth + 1,
         }

@@ -226,17 +226,55 @@ where
     let root = ctx.depth == 0;
     let start = Stamp::now();
     let traced = tel.is_traced();
-    let parent = match &ctx.otel {
-        Some(cx) => cx.clone(),
-        // Only spans need the caller's context as parent.
-        None if root && traced => Context::current(),
-        None => Context::new(),
-    };
     // Whether this step's span records (only then are span calls made at the end).
     let mut recording = false;
     let cx = if !traced {
-        parent
-    } else if let Some(sink) = &tel.sink {
+        // Metrics only: the context passes through untouched.
+        ctx.otel.clone()
+    } else {
+        let parent = match &ctx.otel {
+            Some(cx) => cx.clone(),
+            // The caller's context parents a run's root span.
+            None if root => Context::current(),
+            None => Context::new(),
+        };
+        Some(span_context_for_step(
+            &tel,
+            meta,
+            ctx,
+            parent,
+            start,
+            root,
+            position,
+            &mut recording,
+        ))
+    };
+    let child = ctx.for_step(cx, tel.clone());
+    let mut guard = Guard::start(&tel, meta, &child, start, root, recording);
+    let fut = p.execute(&child, input);
+    let result = if traced {
+        fut.with_context(child.otel_context()).await
+    } else {
+        fut.await
+    };
+    guard.finish(result.as_ref().err());
+    result
+}
+
+/// The OpenTelemetry context a traced step runs in: its span (recording
+/// or not) under `parent`.
+#[allow(clippy::too_many_arguments)]
+fn span_context_for_step(
+    tel: &TelemetryRef,
+    meta: &Meta,
+    ctx: &WorkflowContext,
+    parent: Context,
+    start: Stamp,
+    root: bool,
+    position: Position,
+    recording: &mut bool,
+) -> Context {
+    if let Some(sink) = &tel.sink {
         // The fast path: our own span, ended into the sink.
         let hint = tel.sampling.unwrap_or(SamplingHint {
             ratio: 1.0,
@@ -245,6 +283,9 @@ where
         let (trace_id, sampled, parent_span_id, parent_is_remote, trace_state) = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
+            if unsampled_parent_decides(hint, psc) {
+                return with_identity(parent, tel, ctx, root);
+            }
             let trace_id = if psc.is_valid() {
                 psc.trace_id()
             } else {
@@ -266,8 +307,8 @@ where
             trace_state,
         );
         if sampled {
-            recording = true;
-            let sink = match &tel {
+            *recording = true;
+            let sink = match tel {
                 TelemetryRef::Static(t) => match &t.sink {
                     Some(s) => SinkRef::Static(&**s),
                     None => SinkRef::Shared(sink.clone()),
@@ -294,11 +335,17 @@ where
                 },
                 sink,
             );
-            with_identity(parent.with_span(live), &tel, ctx, root)
+            with_identity(parent.with_span(live), tel, ctx, root)
         } else {
             parent.with_remote_span_context(sc)
         }
     } else if certainly_dropped(tel.sampling, &parent) {
+        if tel
+            .sampling
+            .is_some_and(|h| unsampled_parent_decides(h, parent.span().span_context()))
+        {
+            return with_identity(parent, tel, ctx, root);
+        }
         // No SDK span: ids for propagation, sampled flag off.
         let sc = {
             let parent_span = parent.span();
@@ -351,27 +398,17 @@ where
             ..SpanBuilder::from_name("")
         };
         let mut span = tracer.build_with_context(builder, &parent);
-        recording = span.is_recording();
-        if recording != expect_recording {
-            meta.last_recording.store(recording, Ordering::Relaxed);
-            if recording {
+        *recording = span.is_recording();
+        if *recording != expect_recording {
+            meta.last_recording.store(*recording, Ordering::Relaxed);
+            if *recording {
                 span.set_attributes(attrs());
             }
         }
-        with_identity(parent.with_span(span), &tel, ctx, root)
+        with_identity(parent.with_span(span), tel, ctx, root)
     } else {
         parent
-    };
-    let child = ctx.for_step(cx, tel.clone());
-    let mut guard = Guard::start(&tel, meta, &child, start, root, recording);
-    let fut = p.execute(&child, input);
-    let result = if traced {
-        fut.with_context(child.otel_context()).await
-    } else {
-        fut.await
-    };
-    guard.finish(result.as_ref().err());
-    result
+    }
 }
 
 /// Stores the run's identity in a root span's context when log correlation
@@ -385,6 +422,15 @@ fn with_identity(cx: Context, tel: &Telemetry, ctx: &WorkflowContext, root: bool
     } else {
         cx
     }
+}
+
+/// A step under a parent that was not sampled, with a parent-based
+/// sampler, is not sampled either and records nothing: it runs in its
+/// parent's context as is (no new ids, no allocation). Propagation from
+/// inside it carries the nearest span id with the sampled flag off, which
+/// is all a downstream parent-based sampler reads.
+fn unsampled_parent_decides(hint: SamplingHint, parent: &SpanContext) -> bool {
+    hint.parent_based && parent.is_valid() && !parent.is_sampled()
 }
 
 /// Whether the declared sampler is certain to drop this step's span.
@@ -626,9 +672,17 @@ impl Guard<'_> {
     /// Hands the duration, with this step's span context when traced, to
     /// the exemplar path.
     fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: Stamp) {
-        match (&self.ctx.otel, self.tel.is_traced()) {
-            (Some(cx), true) => obs.observe(secs, cx.span().span_context(), end.wall()),
-            _ => obs.observe(secs, &SpanContext::NONE, end.wall()),
+        match self.ctx.otel.as_ref().filter(|_| self.recording) {
+            Some(cx) => {
+                let span = cx.span();
+                let sc = span.span_context();
+                if sc.is_sampled() {
+                    obs.observe(secs, Some((sc, end.wall())));
+                } else {
+                    obs.observe(secs, None);
+                }
+            }
+            None => obs.observe(secs, None),
         }
     }
 }

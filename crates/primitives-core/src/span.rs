@@ -56,6 +56,14 @@ pub struct FinishedSpan {
     position: Position,
     static_attrs: Option<Arc<[KeyValue]>>,
     run: Option<(Arc<str>, Option<Arc<str>>)>,
+    /// What was added while the step ran (most spans: nothing). Boxed so
+    /// the span stays small: it is moved into the queue on every step.
+    extra: Option<Box<Extra>>,
+}
+
+/// Attributes, events, links and status added while a step ran.
+#[derive(Debug, Clone, Default)]
+struct Extra {
     attributes: Vec<KeyValue>,
     events: Vec<Event>,
     links: Vec<Link>,
@@ -112,8 +120,9 @@ impl FinishedSpan {
 
     /// The export shape.
     pub fn into_parts(self) -> SpanParts {
+        let extra = self.extra.map(|e| *e).unwrap_or_default();
         let mut attributes = Vec::with_capacity(
-            4 + self.static_attrs.as_ref().map_or(0, |a| a.len()) + self.attributes.len(),
+            4 + self.static_attrs.as_ref().map_or(0, |a| a.len()) + extra.attributes.len(),
         );
         attributes.push(self.primitive.kv("primitive.name"));
         attributes.push(KeyValue::new("primitive.type", self.kind));
@@ -130,7 +139,7 @@ impl FinishedSpan {
                 attributes.push(KeyValue::new("workflow.id", Value::from(id)));
             }
         }
-        attributes.extend(self.attributes);
+        attributes.extend(extra.attributes);
         SpanParts {
             span_context: self.span_context,
             parent_span_id: self.parent_span_id,
@@ -139,12 +148,12 @@ impl FinishedSpan {
             start_time: self.start,
             end_time: self.end,
             attributes,
-            dropped_attributes_count: self.dropped_attributes,
-            events: self.events,
-            dropped_events_count: self.dropped_events,
-            links: self.links,
-            dropped_links_count: self.dropped_links,
-            status: self.status,
+            dropped_attributes_count: extra.dropped_attributes,
+            events: extra.events,
+            dropped_events_count: extra.dropped_events,
+            links: extra.links,
+            dropped_links_count: extra.dropped_links,
+            status: extra.status,
         }
     }
 }
@@ -203,16 +212,18 @@ impl LiveSpan {
                 position: s.position,
                 static_attrs: s.static_attrs,
                 run: s.run,
-                attributes: Vec::new(),
-                events: Vec::new(),
-                links: Vec::new(),
-                status: Status::Unset,
-                dropped_attributes: 0,
-                dropped_events: 0,
-                dropped_links: 0,
+                extra: None,
             }),
             sink,
         }
+    }
+}
+
+impl LiveSpan {
+    /// The additions of a span still recording.
+    fn extra(&mut self) -> Option<&mut Extra> {
+        let s = self.state.as_mut()?;
+        Some(s.extra.get_or_insert_with(Box::default))
     }
 }
 
@@ -225,11 +236,11 @@ impl opentelemetry::trace::Span for LiveSpan {
     ) where
         T: Into<Cow<'static, str>>,
     {
-        if let Some(s) = &mut self.state {
-            if s.events.len() < SPAN_LIMIT {
-                s.events.push(Event::new(name, timestamp, attributes, 0));
+        if let Some(e) = self.extra() {
+            if e.events.len() < SPAN_LIMIT {
+                e.events.push(Event::new(name, timestamp, attributes, 0));
             } else {
-                s.dropped_events += 1;
+                e.dropped_events += 1;
             }
         }
     }
@@ -243,21 +254,23 @@ impl opentelemetry::trace::Span for LiveSpan {
     }
 
     fn set_attribute(&mut self, attribute: KeyValue) {
-        if let Some(s) = &mut self.state {
-            if s.attributes.len() < SPAN_LIMIT {
-                s.attributes.push(attribute);
+        if let Some(e) = self.extra() {
+            if e.attributes.len() < SPAN_LIMIT {
+                e.attributes.push(attribute);
             } else {
-                s.dropped_attributes += 1;
+                e.dropped_attributes += 1;
             }
         }
     }
 
     fn set_status(&mut self, status: Status) {
         // As the SDK: Ok is final, Error replaces Unset, Unset changes nothing.
-        if let Some(s) = &mut self.state {
-            match (&s.status, &status) {
-                (Status::Ok, _) | (_, Status::Unset) => {}
-                _ => s.status = status,
+        if matches!(status, Status::Unset) {
+            return;
+        }
+        if let Some(e) = self.extra() {
+            if !matches!(e.status, Status::Ok) {
+                e.status = status;
             }
         }
     }
@@ -272,11 +285,11 @@ impl opentelemetry::trace::Span for LiveSpan {
     }
 
     fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        if let Some(s) = &mut self.state {
-            if s.links.len() < SPAN_LIMIT {
-                s.links.push(Link::new(span_context, attributes, 0));
+        if let Some(e) = self.extra() {
+            if e.links.len() < SPAN_LIMIT {
+                e.links.push(Link::new(span_context, attributes, 0));
             } else {
-                s.dropped_links += 1;
+                e.dropped_links += 1;
             }
         }
     }

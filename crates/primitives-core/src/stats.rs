@@ -72,8 +72,14 @@ impl Stats {
     pub(crate) fn record(&self, elapsed: Duration, outcome: Outcome<'_>) {
         let ns = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.total_ns.fetch_add(ns, Ordering::Relaxed);
-        self.min_ns.fetch_min(ns, Ordering::Relaxed);
-        self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        // A new extreme is rare once a step has run a few times: a load
+        // is enough to tell, the read-modify-write only runs when it is one.
+        if ns < self.min_ns.load(Ordering::Relaxed) {
+            self.min_ns.fetch_min(ns, Ordering::Relaxed);
+        }
+        if ns > self.max_ns.load(Ordering::Relaxed) {
+            self.max_ns.fetch_max(ns, Ordering::Relaxed);
+        }
         match outcome {
             Outcome::Ok => {
                 self.successes.fetch_add(1, Ordering::Relaxed);

@@ -54,13 +54,12 @@ pub trait DurationObserver: Send + Sync + 'static {
 
 /// A [`DurationObserver`] bound to one step.
 pub trait BoundDurationObserver: Send + Sync + 'static {
-    /// One finished execution: its duration, its span (invalid when not
-    /// traced), and when it ended.
+    /// One finished execution: its duration in seconds and, when its span
+    /// was sampled, the span's context and end time (an exemplar candidate).
     fn observe(
         &self,
         seconds: f64,
-        span: &opentelemetry::trace::SpanContext,
-        ended: std::time::SystemTime,
+        sampled: Option<(&opentelemetry::trace::SpanContext, std::time::SystemTime)>,
     );
 }
 
