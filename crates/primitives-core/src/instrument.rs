@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::metrics::{BoundCounter, BoundHistogram, BoundUpDownCounter};
+use opentelemetry::metrics::BoundHistogram;
 use opentelemetry::trace::{
     Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer,
 };
@@ -67,10 +67,7 @@ pub(crate) struct Meta {
 /// Metric handles bound to this step's labels, for one telemetry.
 struct Bound {
     telemetry_id: u64,
-    ok: BoundCounter<u64>,
-    error: BoundCounter<u64>,
     duration: Option<BoundHistogram<f64>>,
-    active: BoundUpDownCounter<i64>,
     duration_observer: Option<Box<dyn BoundDurationObserver>>,
 }
 
@@ -99,23 +96,12 @@ impl Meta {
         }
     }
 
-    fn labels(&self, status: &'static str) -> [KeyValue; 3] {
-        [
-            self.name.kv("primitive"),
-            KeyValue::new("type", self.kind),
-            KeyValue::new("status", status),
-        ]
-    }
-
     fn bound(&self, tel: &Telemetry, inst: &Instruments) -> Option<&Bound> {
         let b = self.bound.get_or_init(|| {
             let kind = [self.name.kv("primitive"), KeyValue::new("type", self.kind)];
             Bound {
                 telemetry_id: tel.id,
-                ok: inst.executions.bind(&self.labels("ok")),
-                error: inst.executions.bind(&self.labels("error")),
                 duration: tel.otel_duration.then(|| inst.duration.bind(&kind)),
-                active: inst.active.bind(&[self.name.kv("primitive")]),
                 duration_observer: tel
                     .duration_observer
                     .as_ref()
@@ -523,6 +509,7 @@ fn log_run_end(meta: &Meta, ctx: &WorkflowContext, took: Duration, err: Option<&
 struct Guard<'a> {
     tel: &'a Telemetry,
     meta: &'a Meta,
+    stats: Option<StatsRef<'a>>,
     ctx: &'a WorkflowContext,
     start: Stamp,
     root: bool,
@@ -539,11 +526,9 @@ impl<'a> Guard<'a> {
         root: bool,
         recording: bool,
     ) -> Self {
-        if let Some(inst) = &tel.instruments {
-            match meta.bound(tel, inst) {
-                Some(b) => b.active.add(1),
-                None => inst.active.add(1, &[meta.name.kv("primitive")]),
-            }
+        let stats = meta.stats(tel);
+        if let Some(s) = &stats {
+            s.start();
         }
         tracing::debug!(
             target: "primitives_core",
@@ -555,6 +540,7 @@ impl<'a> Guard<'a> {
         Guard {
             tel,
             meta,
+            stats,
             ctx,
             start,
             root,
@@ -567,7 +553,7 @@ impl<'a> Guard<'a> {
         self.done = true;
         let end = Stamp::now();
         let took = self.start.until(end);
-        let (tel, meta) = (self.tel, self.meta);
+        let meta = self.meta;
         let span = self
             .ctx
             .otel
@@ -584,9 +570,8 @@ impl<'a> Guard<'a> {
             }
             span.end_with_timestamp(end.wall());
         }
-        let status = if err.is_some() { "error" } else { "ok" };
-        self.record_metrics(took, end, status, err.map(Error::kind));
-        if let Some(stats) = meta.stats(tel) {
+        self.record_metrics(took, end, err.map(Error::kind));
+        if let Some(stats) = &self.stats {
             stats.record(took, err.map_or(Outcome::Ok, |e| Outcome::Err(e.kind())));
         }
         match err {
@@ -617,53 +602,44 @@ impl<'a> Guard<'a> {
         }
     }
 
-    fn record_metrics(
-        &self,
-        took: Duration,
-        end: Stamp,
-        status: &'static str,
-        error_kind: Option<&str>,
-    ) {
+    /// The synchronous instruments: the duration histogram(s) and the
+    /// error counter. Executions and in-flight counts are the statistics
+    /// the observable counters read.
+    fn record_metrics(&self, took: Duration, end: Stamp, error_kind: Option<&str>) {
         let (tel, meta) = (self.tel, self.meta);
+        let Some(inst) = &tel.instruments else {
+            return;
+        };
         let secs = took.as_secs_f64();
-        if let Some(inst) = &tel.instruments {
-            match meta.bound(tel, inst) {
-                Some(b) => {
-                    match status {
-                        "ok" => b.ok.add(1),
-                        "error" => b.error.add(1),
-                        // Rare: not bound, so no zero series per primitive.
-                        _ => inst.executions.add(1, &meta.labels(status)),
-                    }
-                    if let Some(d) = &b.duration {
-                        d.record(secs);
-                    }
-                    b.active.add(-1);
-                    if let Some(obs) = &b.duration_observer {
-                        self.observe_duration(&**obs, secs, end);
-                    }
+        match meta.bound(tel, inst) {
+            Some(b) => {
+                if let Some(d) = &b.duration {
+                    d.record(secs);
                 }
-                None => {
-                    let labels = meta.labels(status);
-                    inst.executions.add(1, &labels);
-                    if tel.otel_duration {
-                        inst.duration.record(secs, &labels[..2]);
-                    }
-                    inst.active.add(-1, &labels[..1]);
-                    if let Some(obs) = &tel.duration_observer {
-                        self.observe_duration(&*obs.bind(&meta.name, meta.kind), secs, end);
-                    }
+                if let Some(obs) = &b.duration_observer {
+                    self.observe_duration(&**obs, secs, end);
                 }
             }
-            if let Some(kind) = error_kind {
-                inst.errors.add(
-                    1,
-                    &[
-                        meta.name.kv("primitive"),
-                        KeyValue::new("error_type", kind.to_owned()),
-                    ],
-                );
+            None => {
+                if tel.otel_duration {
+                    inst.duration.record(
+                        secs,
+                        &[meta.name.kv("primitive"), KeyValue::new("type", meta.kind)],
+                    );
+                }
+                if let Some(obs) = &tel.duration_observer {
+                    self.observe_duration(&*obs.bind(&meta.name, meta.kind), secs, end);
+                }
             }
+        }
+        if let Some(kind) = error_kind {
+            inst.errors.add(
+                1,
+                &[
+                    meta.name.kv("primitive"),
+                    KeyValue::new("error_type", kind.to_owned()),
+                ],
+            );
         }
     }
 }
@@ -700,8 +676,8 @@ impl Drop for Guard<'_> {
             span.set_attribute(KeyValue::new("primitive.cancelled", true));
             span.end_with_timestamp(end.wall());
         }
-        self.record_metrics(took, end, "cancelled", None);
-        if let Some(stats) = self.meta.stats(self.tel) {
+        self.record_metrics(took, end, None);
+        if let Some(stats) = &self.stats {
             stats.record(took, Outcome::Cancelled);
         }
         tracing::debug!(

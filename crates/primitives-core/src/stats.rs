@@ -46,6 +46,7 @@ impl PrimitiveMetrics {
 
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
+    started: AtomicU64,
     successes: AtomicU64,
     failures: AtomicU64,
     cancelled: AtomicU64,
@@ -67,6 +68,24 @@ impl Stats {
             min_ns: AtomicU64::new(u64::MAX),
             ..Stats::default()
         }
+    }
+
+    /// One execution started (in flight until recorded).
+    #[inline]
+    pub(crate) fn start(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (successes, failures, cancelled, in flight). Finished counts are
+    /// read before `started`, so in flight is never negative.
+    pub(crate) fn counts(&self) -> (u64, u64, u64, i64) {
+        let ok = self.successes.load(Ordering::Relaxed);
+        let failed = self.failures.load(Ordering::Relaxed);
+        let cancelled = self.cancelled.load(Ordering::Relaxed);
+        let started = self.started.load(Ordering::Relaxed);
+        let finished = ok + failed + cancelled;
+        let active = i64::try_from(started.saturating_sub(finished)).unwrap_or(i64::MAX);
+        (ok, failed, cancelled, active)
     }
 
     pub(crate) fn record(&self, elapsed: Duration, outcome: Outcome<'_>) {
@@ -143,6 +162,17 @@ impl StatsRegistry {
         map.entry((name.clone(), kind))
             .or_insert_with(|| Arc::new(Stats::new()))
             .clone()
+    }
+
+    /// Calls `f` with every primitive's name, type and statistics.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&Name, &'static str, &Stats)) {
+        let map = self
+            .by_primitive
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for ((name, kind), s) in map.iter() {
+            f(name, kind, s);
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Vec<PrimitiveMetrics> {

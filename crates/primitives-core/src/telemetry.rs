@@ -19,7 +19,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use opentelemetry::global::{BoxedTracer, ObjectSafeTracerProvider};
-use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{
+    Counter, Histogram, Meter, MeterProvider, ObservableCounter, ObservableUpDownCounter,
+};
 use opentelemetry::trace::{Span, TracerProvider};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
@@ -64,12 +66,17 @@ pub trait BoundDurationObserver: Send + Sync + 'static {
 }
 
 /// The built-in instruments (names as in the crate docs' metric table).
+///
+/// `primitive_executions` and `primitive_active` are observable: each step
+/// updates its own statistics (a few relaxed atomics, no lock, no dynamic
+/// call), and the SDK reads them when it collects, like a Prometheus
+/// client library does.
 #[derive(Clone)]
 pub(crate) struct Instruments {
-    pub(crate) executions: Counter<u64>,
+    _executions: ObservableCounter<u64>,
+    _active: ObservableUpDownCounter<i64>,
     pub(crate) duration: Histogram<f64>,
     pub(crate) errors: Counter<u64>,
-    pub(crate) active: UpDownCounter<i64>,
     pub(crate) retry_attempts: Counter<u64>,
     pub(crate) fallback_used: Counter<u64>,
     pub(crate) timeout_expired: Counter<u64>,
@@ -79,7 +86,7 @@ pub(crate) struct Instruments {
 }
 
 impl Instruments {
-    fn new(meter: &Meter) -> Self {
+    fn new(meter: &Meter, stats: &Arc<StatsRegistry>) -> Self {
         let counter = |name: &'static str, description: &'static str| {
             meter
                 .u64_counter(name)
@@ -87,8 +94,44 @@ impl Instruments {
                 .with_unit("1")
                 .build()
         };
+        let registry = stats.clone();
+        let executions = meter
+            .u64_observable_counter("primitive_executions")
+            .with_description("Primitive executions by status")
+            .with_unit("1")
+            .with_callback(move |obs| {
+                registry.for_each(|name, kind, s| {
+                    let (ok, failed, cancelled, _) = s.counts();
+                    let labels = |status: &'static str| {
+                        [
+                            name.kv("primitive"),
+                            KeyValue::new("type", kind),
+                            KeyValue::new("status", status),
+                        ]
+                    };
+                    obs.observe(ok, &labels("ok"));
+                    obs.observe(failed, &labels("error"));
+                    // Rare: no zero series per primitive.
+                    if cancelled > 0 {
+                        obs.observe(cancelled, &labels("cancelled"));
+                    }
+                })
+            })
+            .build();
+        let registry = stats.clone();
+        let active = meter
+            .i64_observable_up_down_counter("primitive_active")
+            .with_description("Primitive executions in flight")
+            .with_unit("1")
+            .with_callback(move |obs| {
+                registry.for_each(|name, _, s| {
+                    obs.observe(s.counts().3, &[name.kv("primitive")]);
+                })
+            })
+            .build();
         Instruments {
-            executions: counter("primitive_executions", "Primitive executions by status"),
+            _executions: executions,
+            _active: active,
             duration: meter
                 .f64_histogram("primitive_duration")
                 .with_description("Primitive execution time")
@@ -96,11 +139,6 @@ impl Instruments {
                 .with_boundaries(DURATION_BUCKETS.to_vec())
                 .build(),
             errors: counter("primitive_errors", "Primitive failures by error type"),
-            active: meter
-                .i64_up_down_counter("primitive_active")
-                .with_description("Primitive executions in flight")
-                .with_unit("1")
-                .build(),
             retry_attempts: counter("retry_attempts", "Retry attempts by outcome"),
             fallback_used: counter("fallback_used", "Times a fallback ran"),
             timeout_expired: counter("timeout_expired", "Timeouts that elapsed"),
@@ -265,7 +303,8 @@ impl TelemetryBuilder {
     }
 
     /// Keeps per-primitive statistics in process
-    /// ([`Telemetry::primitive_metrics`]).
+    /// ([`Telemetry::primitive_metrics`]). With a meter provider they are
+    /// kept either way: the execution counters are read from them.
     pub fn in_process_metrics(mut self, on: bool) -> Self {
         self.in_process = on;
         self
@@ -311,6 +350,8 @@ impl TelemetryBuilder {
     pub fn build(self) -> Telemetry {
         let otel_duration = !(self.skip_otel_duration && self.duration_observer.is_some());
         crate::clock::init();
+        // The statistics back the observable counters too.
+        let stats = Arc::new(StatsRegistry::default());
         let sampling = match (&self.sink, self.sampling) {
             (Some(_), None) => Some(SamplingHint {
                 ratio: 1.0,
@@ -326,8 +367,8 @@ impl TelemetryBuilder {
                 self.tracer.map(Arc::new)
             },
             sink: self.sink,
-            instruments: self.meter.as_ref().map(Instruments::new),
-            stats: self.in_process.then(|| Arc::new(StatsRegistry::default())),
+            instruments: self.meter.as_ref().map(|m| Instruments::new(m, &stats)),
+            stats: (self.in_process || self.meter.is_some()).then_some(stats),
             duration_observer: self.duration_observer,
             identity_in_context: self.identity_in_context,
             otel_duration,
