@@ -154,6 +154,9 @@ impl Queue {
         if self.queued.load(Ordering::Relaxed) + s.unreported >= self.max {
             s.dropped_full += 1;
             drop(s);
+            if self.sleeping.swap(false, Ordering::AcqRel) {
+                self.notify();
+            }
             if !self.warned_full.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     target: "observability_integration::export",
@@ -181,19 +184,18 @@ impl Queue {
         self.wake.notify_all();
     }
 
-    /// Moves every queued span into `out`.
-    fn drain(&self, out: &mut Vec<Item>) {
-        for shard in self.shards.iter() {
-            let mut s = lock(&shard.0);
-            if s.items.is_empty() {
-                continue;
-            }
-            let n = s.items.len();
-            self.queued.fetch_sub(n - s.unreported, Ordering::Relaxed);
-            s.unreported = 0;
-            s.taken += n as u64;
-            out.append(&mut s.items);
+    /// Swaps shard `i`'s queued spans with `out` (empty), so both keep
+    /// their capacity and nothing is copied.
+    fn take_shard(&self, i: usize, out: &mut Vec<Item>) {
+        let mut s = lock(&self.shards[i].0);
+        if s.items.is_empty() {
+            return;
         }
+        let n = s.items.len();
+        self.queued.fetch_sub(n - s.unreported, Ordering::Relaxed);
+        s.unreported = 0;
+        s.taken += n as u64;
+        std::mem::swap(&mut s.items, out);
     }
 
     pub(crate) fn counts(&self) -> QueueCounts {
@@ -418,16 +420,17 @@ struct Worker {
 impl Worker {
     fn run(self) {
         let mut items: Vec<Item> = Vec::new();
+        let mut busy = false;
         loop {
-            let (ticket, stop) = self.wait();
-            self.queue.drain(&mut items);
-            self.export(&mut items);
+            // While the last round found a full batch, go again at once.
+            let (ticket, stop) = self.wait(busy);
+            let mut taken = self.export_queued(&mut items);
             if stop {
                 // Producers check the flag under their shard's lock, so
-                // this last drain sees everything pushed before it.
-                self.queue.drain(&mut items);
-                self.export(&mut items);
+                // this last round sees everything pushed before it.
+                taken += self.export_queued(&mut items);
             }
+            busy = taken >= self.batch;
             let mut sig = lock(&self.queue.signal);
             sig.flush_done = sig.flush_done.max(ticket);
             if stop {
@@ -441,12 +444,35 @@ impl Worker {
         }
     }
 
+    /// Exports what every shard holds now, shard by shard, in batches.
+    /// Returns how many spans it took.
+    fn export_queued(&self, items: &mut Vec<Item>) -> usize {
+        let mut taken = 0;
+        for i in 0..self.queue.shards.len() {
+            self.queue.take_shard(i, items);
+            taken += items.len();
+            let mut it = items.drain(..);
+            loop {
+                let batch: Vec<SpanData> = it
+                    .by_ref()
+                    .take(self.batch)
+                    .map(|item| self.convert(item))
+                    .collect();
+                if batch.is_empty() {
+                    break;
+                }
+                self.send(batch);
+            }
+        }
+        taken
+    }
+
     /// Waits for a full shard, a flush, shutdown or the delay. Returns the
     /// flush ticket this round serves and whether to stop.
-    fn wait(&self) -> (u64, bool) {
+    fn wait(&self, busy: bool) -> (u64, bool) {
         let q = &self.queue;
         let mut sig = lock(&q.signal);
-        if !sig.woken && !q.shut_down.load(Ordering::Acquire) {
+        if !busy && !sig.woken && !q.shut_down.load(Ordering::Acquire) {
             q.sleeping.store(true, Ordering::Release);
             sig = q
                 .wake
@@ -459,28 +485,25 @@ impl Worker {
         (sig.flush_requested, q.shut_down.load(Ordering::Acquire))
     }
 
-    fn export(&self, items: &mut Vec<Item>) {
-        while !items.is_empty() {
-            let n = items.len().min(self.batch);
-            let batch: Vec<SpanData> = items.drain(..n).map(|i| self.convert(i)).collect();
-            let mut exports = Vec::with_capacity(self.outlets.len());
-            let last = self.outlets.len().saturating_sub(1);
-            let mut batch = Some(batch);
-            for (i, o) in self.outlets.iter().enumerate() {
-                let b = if i == last {
-                    batch.take().unwrap_or_default()
-                } else {
-                    batch.clone().unwrap_or_default()
-                };
-                exports.push(o.exporter.export(b));
-            }
-            // Each export settles its own accounting and is bounded by the
-            // export timeout (BridgeSpanExporter).
-            let _ = self
-                .rt
-                .handle()
-                .block_on(futures_util::future::join_all(exports));
+    /// Hands one batch to every exporter, concurrently; each export settles
+    /// its own accounting and is bounded by the export timeout
+    /// (`BridgeSpanExporter`).
+    fn send(&self, batch: Vec<SpanData>) {
+        let last = self.outlets.len().saturating_sub(1);
+        let mut batch = Some(batch);
+        let mut exports = Vec::with_capacity(self.outlets.len());
+        for (i, o) in self.outlets.iter().enumerate() {
+            let b = if i == last {
+                batch.take().unwrap_or_default()
+            } else {
+                batch.clone().unwrap_or_default()
+            };
+            exports.push(o.exporter.export(b));
         }
+        let _ = self
+            .rt
+            .handle()
+            .block_on(futures_util::future::join_all(exports));
     }
 
     fn convert(&self, item: Item) -> SpanData {
