@@ -1,11 +1,12 @@
-//! Run with: `cargo run --release --example throughput -- [--seconds N] [--queue N] [--tasks N]`
+//! Run with: `cargo run --release --example throughput -- [--seconds N] [--queue N] [--tasks N] [--require-no-drops]`
 //!
 //! 1000 concurrent tasks on a multi-thread runtime, each looping a fully
 //! instrumented 3-step workflow (spans batch-exported to a counting no-op
 //! exporter, metrics into the Prometheus registry, in-process statistics)
 //! for a fixed time; then the same loop uninstrumented. Prints workflows/s
 //! of both and their ratio, peak RSS, and spans created, exported and
-//! dropped. Exits with an error if created != exported + dropped.
+//! dropped. Exits with an error if created != exported + dropped, and with
+//! `--require-no-drops` (a queue sized for the load) if any span was dropped.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -146,4 +147,11 @@ fn main() {
         std::process::exit(1);
     }
     println!("accounting exact: created == exported + dropped");
+    if std::env::args().any(|a| a == "--require-no-drops") && c.dropped() != 0 {
+        eprintln!(
+            "DROPPED {} spans with --require-no-drops: the queue was not sized for the load",
+            c.dropped()
+        );
+        std::process::exit(1);
+    }
 }
