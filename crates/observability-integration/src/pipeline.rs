@@ -101,6 +101,8 @@ struct Signal {
     woken: bool,
     flush_requested: u64,
     flush_done: u64,
+    /// Whether an export failed in the round that last completed a flush.
+    flush_failed: bool,
     stopped: bool,
 }
 
@@ -151,7 +153,8 @@ impl Queue {
             s.dropped_after_shutdown += 1;
             return;
         }
-        if self.queued.load(Ordering::Relaxed) + s.unreported >= self.max {
+        let queued = self.queued.load(Ordering::Relaxed) + s.unreported;
+        if queued >= self.max {
             s.dropped_full += 1;
             drop(s);
             if self.sleeping.swap(false, Ordering::AcqRel) {
@@ -172,7 +175,9 @@ impl Queue {
             self.queued.fetch_add(s.unreported, Ordering::Relaxed);
             s.unreported = 0;
         }
-        let full = s.items.len() >= self.wake_at;
+        // A batch is ready in this shard or across all of them (spans
+        // spread over many threads' shards must wake the exporter too).
+        let full = s.items.len() >= self.wake_at || queued + 1 >= self.wake_at;
         drop(s);
         if full && self.sleeping.swap(false, Ordering::AcqRel) {
             self.notify();
@@ -343,13 +348,29 @@ impl SpanPipeline {
             if left.is_zero() {
                 return Err(OTelSdkError::Timeout(timeout));
             }
+            if self.worker_gone() {
+                return Err(OTelSdkError::InternalFailure(
+                    "the span exporter thread is gone".into(),
+                ));
+            }
             sig = q
                 .wake
-                .wait_timeout(sig, left)
+                .wait_timeout(sig, left.min(Duration::from_millis(100)))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
+        if sig.flush_done >= ticket && sig.flush_failed {
+            return Err(OTelSdkError::InternalFailure(
+                "some spans failed to export (see the export errors in the status report)".into(),
+            ));
+        }
         Ok(())
+    }
+
+    fn worker_gone(&self) -> bool {
+        lock(&self.thread)
+            .as_ref()
+            .is_none_or(std::thread::JoinHandle::is_finished)
     }
 
     /// Stops taking spans (later ones are counted as dropped after
@@ -372,8 +393,10 @@ impl SpanPipeline {
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
-            if handle.is_finished() {
-                let _ = handle.join();
+            if handle.is_finished() && handle.join().is_err() && result.is_ok() {
+                result = Err(OTelSdkError::InternalFailure(
+                    "the span exporter thread panicked".into(),
+                ));
             }
         }
         for o in self.outlets.iter() {
@@ -424,15 +447,16 @@ impl Worker {
         loop {
             // While the last round found a full batch, go again at once.
             let (ticket, stop) = self.wait(busy);
-            let mut taken = self.export_queued(&mut items);
-            if stop {
-                // Producers check the flag under their shard's lock, so
-                // this last round sees everything pushed before it.
-                taken += self.export_queued(&mut items);
-            }
+            // Producers check the shutdown flag under their shard's lock,
+            // so a round that starts after it was set sees every span
+            // pushed before.
+            let (taken, failed) = self.export_queued(&mut items);
             busy = taken >= self.batch;
             let mut sig = lock(&self.queue.signal);
-            sig.flush_done = sig.flush_done.max(ticket);
+            if ticket > sig.flush_done {
+                sig.flush_done = ticket;
+                sig.flush_failed = failed;
+            }
             if stop {
                 sig.stopped = true;
             }
@@ -445,9 +469,10 @@ impl Worker {
     }
 
     /// Exports what every shard holds now, shard by shard, in batches.
-    /// Returns how many spans it took.
-    fn export_queued(&self, items: &mut Vec<Item>) -> usize {
+    /// Returns how many spans it took and whether an export failed.
+    fn export_queued(&self, items: &mut Vec<Item>) -> (usize, bool) {
         let mut taken = 0;
+        let mut failed = false;
         for i in 0..self.queue.shards.len() {
             self.queue.take_shard(i, items);
             taken += items.len();
@@ -461,10 +486,10 @@ impl Worker {
                 if batch.is_empty() {
                     break;
                 }
-                self.send(batch);
+                failed |= !self.send(batch);
             }
         }
-        taken
+        (taken, failed)
     }
 
     /// Waits for a full shard, a flush, shutdown or the delay. Returns the
@@ -487,8 +512,10 @@ impl Worker {
 
     /// Hands one batch to every exporter, concurrently; each export settles
     /// its own accounting and is bounded by the export timeout
-    /// (`BridgeSpanExporter`).
-    fn send(&self, batch: Vec<SpanData>) {
+    /// (`BridgeSpanExporter`). An exporter that panics fails its batch
+    /// (settled as failed when its future is dropped) and the thread goes
+    /// on. Returns whether every export succeeded.
+    fn send(&self, batch: Vec<SpanData>) -> bool {
         let last = self.outlets.len().saturating_sub(1);
         let mut batch = Some(batch);
         let mut exports = Vec::with_capacity(self.outlets.len());
@@ -500,10 +527,19 @@ impl Worker {
             };
             exports.push(o.exporter.export(b));
         }
-        let _ = self
-            .rt
-            .handle()
-            .block_on(futures_util::future::join_all(exports));
+        let handle = self.rt.handle();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle.block_on(futures_util::future::join_all(exports))
+        })) {
+            Ok(results) => results.iter().all(Result::is_ok),
+            Err(_) => {
+                tracing::error!(
+                    target: "observability_integration::export",
+                    "a span exporter panicked; its batch is counted as failed and export goes on"
+                );
+                false
+            }
+        }
     }
 
     fn convert(&self, item: Item) -> SpanData {

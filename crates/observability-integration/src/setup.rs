@@ -1004,17 +1004,25 @@ impl Observability {
         ObservabilityGuard { obs: Some(self) }
     }
 
-    /// Flushes everything queued to the exporters, waiting at most `deadline`.
+    /// Flushes everything queued to the exporters, waiting at most
+    /// `deadline`. `false` when that did not finish in time or an export
+    /// failed (the failures are counted in [`span_counts`](Self::span_counts)
+    /// and described in [`export_errors`](Self::export_errors)).
     pub fn force_flush(&self, deadline: Duration) -> bool {
-        let (tp, mp) = (self.tracer_provider.clone(), self.meter_provider.clone());
-        off_thread(deadline, move || {
-            if let Some(tp) = tp {
-                let _ = tp.force_flush();
+        let (spans, mp) = (self.span_pipeline.clone(), self.meter_provider.clone());
+        let ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let ok2 = ok.clone();
+        let finished = off_thread(deadline, move || {
+            if let Some(p) = spans {
+                if p.force_flush(deadline).is_err() {
+                    ok2.store(false, std::sync::atomic::Ordering::SeqCst);
+                }
             }
             if let Some(mp) = mp {
                 let _ = mp.force_flush();
             }
-        })
+        });
+        finished && ok.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Flushes and shuts down providers and exporters within `deadline`,
@@ -1035,7 +1043,9 @@ impl Observability {
         let (tp, mp) = (self.tracer_provider.clone(), self.meter_provider.clone());
         let completed = off_thread(deadline, move || {
             if let Some(tp) = tp {
-                let _ = tp.force_flush();
+                // The span pipeline's shutdown exports what is queued first,
+                // within this deadline (a separate flush would not be bounded
+                // by it).
                 let _ = tp.shutdown_with_timeout(deadline);
             }
             if let Some(mp) = mp {

@@ -244,3 +244,99 @@ fn unbatched_pipeline_exports_each_span_without_waiting_for_the_schedule() {
     };
     assert_eq!(exported, 1, "exported without a flush or the 5 s schedule");
 }
+
+/// Panics on its first export, then counts.
+#[derive(Debug, Clone, Default)]
+struct PanicOnce {
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for PanicOnce {
+    fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> impl std::future::Future<Output = opentelemetry_sdk::error::OTelSdkResult> + Send {
+        use std::sync::atomic::Ordering;
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("exporter bug");
+        }
+        self.received
+            .fetch_add(batch.len() as u64, Ordering::SeqCst);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_exporter_fails_its_batch_and_export_goes_on() {
+    let exporter = PanicOnce::default();
+    let obs = ObservabilityBuilder::new(config().build().unwrap())
+        .with_span_exporter(exporter.clone())
+        .logs(false)
+        .build();
+    let wf = workflow().into_workflow();
+    let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+    wf.run(&ctx, 1).await.unwrap();
+    assert!(
+        !obs.force_flush(Duration::from_secs(5)),
+        "a flush whose export failed says so"
+    );
+    let first = obs.span_counts()[0].1;
+    assert_eq!((first.ended, first.export_failed), (5, 5), "{first:?}");
+    // The exporter thread survived: later spans are exported.
+    wf.run(&ctx, 2).await.unwrap();
+    assert!(obs.force_flush(Duration::from_secs(5)));
+    let c = obs.span_counts()[0].1;
+    assert_eq!((c.ended, c.exported, c.export_failed), (10, 5, 5), "{c:?}");
+    assert!(c.balanced());
+    assert_eq!(
+        exporter.received.load(std::sync::atomic::Ordering::SeqCst),
+        5
+    );
+    assert!(obs.shutdown(Duration::from_secs(5)).completed);
+}
+
+#[test]
+fn spans_spread_over_many_threads_wake_the_exporter() {
+    // 8 threads (their own queue shards) end 100 spans each: no shard
+    // reaches a batch of 512, the queue as a whole does. The exporter must
+    // not wait for the 10 s schedule or for a drop.
+    let sink = Collect::default();
+    let cfg = config()
+        .schedule_delay(Duration::from_secs(10))
+        .max_queue_size(100_000usize)
+        .max_export_batch_size(512usize);
+    let obs = ObservabilityBuilder::new(cfg.build().unwrap())
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    let step = lambda("t", |x: u64| async move { Ok::<_, Error>(x) }).into_workflow();
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let (step, tel) = (step.clone(), obs.telemetry());
+            s.spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
+                let ctx = WorkflowContext::new().with_telemetry(tel);
+                rt.block_on(async {
+                    for i in 0..100 {
+                        step.run(&ctx, t * 1000 + i).await.unwrap();
+                    }
+                });
+            });
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while sink.spans.lock().unwrap().len() < 512 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        sink.spans.lock().unwrap().len() >= 512,
+        "exported without waiting for the schedule: {:?}",
+        obs.span_counts()
+    );
+    assert_eq!(obs.span_counts()[0].1.dropped(), 0);
+    assert!(obs.shutdown(Duration::from_secs(5)).completed);
+    assert_eq!(sink.spans.lock().unwrap().len(), 800);
+}

@@ -77,7 +77,8 @@ impl Stats {
     }
 
     /// (successes, failures, cancelled, in flight). Finished counts are
-    /// read before `started`, so in flight is never negative.
+    /// read before `started` and the difference saturates at 0, so in
+    /// flight may under-report for an instant but is never negative.
     pub(crate) fn counts(&self) -> (u64, u64, u64, i64) {
         let ok = self.successes.load(Ordering::Relaxed);
         let failed = self.failures.load(Ordering::Relaxed);

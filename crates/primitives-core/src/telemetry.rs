@@ -124,9 +124,15 @@ impl Instruments {
             .with_description("Primitive executions in flight")
             .with_unit("1")
             .with_callback(move |obs| {
+                // Labelled by name only: primitives sharing a name (of
+                // different types) add up, as they would in one counter.
+                let mut by_name: BTreeMap<Name, i64> = BTreeMap::new();
                 registry.for_each(|name, _, s| {
-                    obs.observe(s.counts().3, &[name.kv("primitive")]);
-                })
+                    *by_name.entry(name.clone()).or_default() += s.counts().3;
+                });
+                for (name, active) in by_name {
+                    obs.observe(active, &[name.kv("primitive")]);
+                }
             })
             .build();
         Instruments {
