@@ -1,5 +1,9 @@
 //! Tight loop of one observed step, for profilers:
-//! `cargo run --release --example profile_step -- [sampled|unsampled|metrics|nothing] [secs]`
+//! `cargo run --release --example profile_step -- [sampled|unsampled|metrics|nothing|json] [secs]`
+//!
+//! With `PROFILE_STEPS=N` it runs exactly N steps instead (for instruction
+//! counts under `valgrind --tool=cachegrind`, which this noisy VM's wall
+//! clock can't give: run two N and divide the difference).
 use std::time::{Duration, Instant};
 
 use observability_integration::export::CountingSpanExporter;
@@ -53,6 +57,16 @@ fn main() {
     let n = rt.block_on(async {
         let start = Instant::now();
         let mut n = 0u64;
+        if let Some(steps) = std::env::var("PROFILE_STEPS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            while n < steps {
+                wf.run(&ctx, n).await.unwrap();
+                n += 1;
+            }
+            return n;
+        }
         while start.elapsed() < Duration::from_secs(secs) {
             for _ in 0..1000 {
                 wf.run(&ctx, n).await.unwrap();

@@ -34,7 +34,8 @@ pub(crate) enum Position {
     Step(usize),
     Branch(usize),
     Attempt(u32),
-    Attr(KeyValue),
+    /// A string attribute (role, route, case): key and value.
+    Attr(&'static str, Name),
 }
 
 impl Position {
@@ -44,7 +45,7 @@ impl Position {
             Position::Step(i) => Some(KeyValue::new("step.index", i as i64)),
             Position::Branch(i) => Some(KeyValue::new("branch.index", i as i64)),
             Position::Attempt(i) => Some(KeyValue::new("retry.attempt", i64::from(i))),
-            Position::Attr(kv) => Some(kv),
+            Position::Attr(key, value) => Some(value.kv(key)),
         }
     }
 }
@@ -159,17 +160,17 @@ impl<P> Step<P> {
     }
 
     /// Runs the child observed, at `position` in its parent.
-    pub(crate) async fn call<In>(
-        &self,
-        ctx: &WorkflowContext,
+    pub(crate) fn call<'a, In>(
+        &'a self,
+        ctx: &'a WorkflowContext,
         input: In,
         position: Position,
-    ) -> Result<P::Output, Error>
+    ) -> impl std::future::Future<Output = Result<P::Output, Error>> + Send + 'a
     where
         In: Send + 'static,
         P: Primitive<In>,
     {
-        call(&self.inner, &self.meta, ctx, input, position).await
+        call(&self.inner, &self.meta, ctx, input, position)
     }
 }
 
@@ -266,32 +267,23 @@ fn span_context_for_step(
             ratio: 1.0,
             parent_based: true,
         });
-        let (trace_id, sampled, parent_span_id, parent_is_remote, trace_state) = {
+        let (trace_id, span_id, sampled, parent_span_id, parent_is_remote, trace_state) = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
             if unsampled_parent_decides(hint, psc) {
                 return with_identity(parent, tel, ctx, root);
             }
-            let trace_id = if psc.is_valid() {
-                psc.trace_id()
-            } else {
-                span::new_trace_id()
-            };
+            let (trace_id, span_id) = span::new_ids(psc.is_valid().then(|| psc.trace_id()));
             (
                 trace_id,
+                span_id,
                 span::sampled(hint, psc, trace_id),
                 psc.span_id(),
                 psc.is_remote(),
                 psc.trace_state().clone(),
             )
         };
-        let sc = SpanContext::new(
-            trace_id,
-            span::new_span_id(),
-            span::flags(sampled),
-            false,
-            trace_state,
-        );
+        let sc = SpanContext::new(trace_id, span_id, span::flags(sampled), false, trace_state);
         if sampled {
             *recording = true;
             let sink = match tel {
@@ -336,14 +328,10 @@ fn span_context_for_step(
         let sc = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
-            let trace_id = if psc.is_valid() {
-                psc.trace_id()
-            } else {
-                span::new_trace_id()
-            };
+            let (trace_id, span_id) = span::new_ids(psc.is_valid().then(|| psc.trace_id()));
             SpanContext::new(
                 trace_id,
-                span::new_span_id(),
+                span_id,
                 TraceFlags::default(),
                 false,
                 psc.trace_state().clone(),

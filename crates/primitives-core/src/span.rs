@@ -322,14 +322,13 @@ fn with_rng<T>(f: impl FnOnce(&mut SmallRng) -> T) -> T {
     })
 }
 
-/// A random, valid span id.
-pub(crate) fn new_span_id() -> SpanId {
-    SpanId::from(with_rng(|r| r.random::<u64>()).max(1))
-}
-
-/// A random, valid trace id.
-pub(crate) fn new_trace_id() -> TraceId {
-    TraceId::from(with_rng(|r| r.random::<u128>()).max(1))
+/// A new span's ids: the parent's trace id when it has one, else a new
+/// one (one thread-local access for both).
+pub(crate) fn new_ids(parent_trace: Option<TraceId>) -> (TraceId, SpanId) {
+    with_rng(|r| {
+        let trace = parent_trace.unwrap_or_else(|| TraceId::from(r.random::<u128>().max(1)));
+        (trace, SpanId::from(r.random::<u64>().max(1)))
+    })
 }
 
 /// The declared sampler's decision for a new span under `parent`, with the
@@ -373,7 +372,7 @@ mod tests {
         };
         let n = 20_000u32;
         let kept = (0..n)
-            .filter(|_| sampled(hint, &SpanContext::NONE, new_trace_id()))
+            .filter(|_| sampled(hint, &SpanContext::NONE, new_ids(None).0))
             .count() as f64;
         let share = kept / f64::from(n);
         assert!((0.22..0.28).contains(&share), "{share}");
@@ -386,10 +385,11 @@ mod tests {
 
     #[test]
     fn ids_are_valid_and_distinct() {
-        let a = new_span_id();
-        let b = new_span_id();
+        let (t1, a) = new_ids(None);
+        let (t2, b) = new_ids(Some(t1));
         assert_ne!(a, b);
         assert_ne!(a, SpanId::INVALID);
-        assert_ne!(new_trace_id(), TraceId::INVALID);
+        assert_ne!(t1, TraceId::INVALID);
+        assert_eq!(t2, t1, "the parent's trace id is kept");
     }
 }

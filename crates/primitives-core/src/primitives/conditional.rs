@@ -4,7 +4,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
-use opentelemetry::KeyValue;
 
 use crate::instrument::{Position, Step};
 use crate::telemetry::Name;
@@ -57,10 +56,10 @@ where
     type Output = T::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<T::Output, Error> {
         if (self.predicate)(&input) {
-            let at = Position::Attr(KeyValue::new("condition.branch", "then"));
+            let at = Position::Attr("condition.branch", Name::fixed("then"));
             self.then.call(ctx, input, at).await
         } else {
-            let at = Position::Attr(KeyValue::new("condition.branch", "else"));
+            let at = Position::Attr("condition.branch", Name::fixed("else"));
             self.otherwise.call(ctx, input, at).await
         }
     }

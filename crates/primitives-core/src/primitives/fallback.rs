@@ -54,7 +54,7 @@ where
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
-        let role = |r: &'static str| Position::Attr(KeyValue::new("fallback.role", r));
+        let role = |r: &'static str| Position::Attr("fallback.role", Name::fixed(r));
         let primary_err = match self.primary.call(ctx, input.clone(), role("primary")).await {
             Ok(v) => return Ok(v),
             Err(e) => e,

@@ -110,9 +110,13 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Router<In, Out> 
                 },
             ));
         };
-        let attr = route_name.kv("router.route");
-        ctx.set_attribute(attr.clone());
-        step.call(ctx, input, Position::Attr(attr)).await
+        ctx.set_attribute(route_name.kv("router.route"));
+        step.call(
+            ctx,
+            input,
+            Position::Attr("router.route", route_name.clone()),
+        )
+        .await
     }
     fn name(&self) -> &str {
         &self.name

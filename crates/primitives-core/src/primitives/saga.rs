@@ -59,7 +59,7 @@ where
 {
     type Output = A::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<A::Output, Error> {
-        let role = |r: &'static str| Position::Attr(KeyValue::new("saga.role", r));
+        let role = |r: &'static str| Position::Attr("saga.role", Name::fixed(r));
         let err = match self.action.call(ctx, input.clone(), role("action")).await {
             Ok(v) => return Ok(v),
             Err(e) => e,

@@ -4,7 +4,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
-use opentelemetry::KeyValue;
 
 use crate::error::NoCase;
 use crate::instrument::{Position, Step};
@@ -87,13 +86,13 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Switch<In, Out> 
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Out, Error> {
         for (case, when, step) in &self.cases {
             if when(&input) {
-                let at = Position::Attr(case.kv("switch.case"));
+                let at = Position::Attr("switch.case", case.clone());
                 return step.call(ctx, input, at).await;
             }
         }
         match &self.default {
             Some(step) => {
-                let at = Position::Attr(KeyValue::new("switch.case", "default"));
+                let at = Position::Attr("switch.case", Name::fixed("default"));
                 step.call(ctx, input, at).await
             }
             None => Err(Error::with_kind(
