@@ -11,6 +11,7 @@ fn scrape(c: &mut Criterion) {
     let prom = PrometheusMetrics::new(PrometheusOptions {
         process_metrics: false,
         exemplars: false,
+        trace_exemplars: false,
         ..PrometheusOptions::default()
     });
     let mp = SdkMeterProvider::builder()

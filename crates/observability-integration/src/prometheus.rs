@@ -19,7 +19,7 @@ use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
 use opentelemetry_sdk::Resource;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::MetricType;
@@ -31,7 +31,6 @@ type TraceLabels = Vec<(String, String)>;
 type Buckets = Vec<(f64, u64)>;
 /// (labels, sum, count, buckets)
 type HistPoint = (Labels, f64, u64, Buckets);
-type DurationHandles = HashMap<String, Vec<(String, HistogramWithExemplars<TraceLabels>)>>;
 
 /// The label set that absorbs series beyond the cardinality limit.
 pub const OVERFLOW_LABEL: (&str, &str) = ("otel_metric_overflow", "true");
@@ -487,31 +486,106 @@ impl Collector for OtelBridge {
     }
 }
 
-/// The built-in step-duration histograms kept in prometheus-client, so
-/// they carry trace-id exemplars (the OTel SDK records none).
+/// Each primitive's (type, histogram) handles, by primitive name.
+type Handles<H> = Arc<RwLock<HashMap<String, Vec<(String, H)>>>>;
+
+/// A histogram one step series observes into.
+trait StepHistogram:
+    Clone + Send + Sync + fmt::Debug + EncodeMetric + prometheus_client::metrics::TypedMetric + 'static
+{
+    fn new() -> Self;
+    /// One duration; `trace_id` when this observation carries an exemplar.
+    fn observe(&self, seconds: f64, trace_id: Option<String>);
+    /// Whether it keeps exemplars (only then are trace ids formatted).
+    const EXEMPLARS: bool;
+}
+
+impl StepHistogram for HistogramWithExemplars<TraceLabels> {
+    fn new() -> Self {
+        HistogramWithExemplars::new(primitives_core::telemetry::DURATION_BUCKETS.iter().copied())
+    }
+    fn observe(&self, seconds: f64, trace_id: Option<String>) {
+        let exemplar = trace_id.map(|t| vec![("trace_id".to_owned(), t)]);
+        HistogramWithExemplars::observe(self, seconds, exemplar, None);
+    }
+    const EXEMPLARS: bool = true;
+}
+
+const N_BUCKETS: usize = primitives_core::telemetry::DURATION_BUCKETS.len() + 1;
+
+/// A step-duration histogram of relaxed atomics: no lock per observation,
+/// no exemplars. Used when spans are off (no trace id to point to).
+#[derive(Debug, Clone, Default)]
+struct AtomicDurations(Arc<AtomicDurationsInner>);
+
+#[derive(Debug, Default)]
+struct AtomicDurationsInner {
+    /// Per bucket (not cumulative); the last is `+Inf`.
+    buckets: [std::sync::atomic::AtomicU64; N_BUCKETS],
+    sum_nanos: std::sync::atomic::AtomicU64,
+}
+
+impl StepHistogram for AtomicDurations {
+    fn new() -> Self {
+        AtomicDurations::default()
+    }
+    fn observe(&self, seconds: f64, _trace_id: Option<String>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // `le` buckets: the first bound >= the value.
+        let i = primitives_core::telemetry::DURATION_BUCKETS.partition_point(|b| *b < seconds);
+        self.0.buckets[i].fetch_add(1, Relaxed);
+        self.0.sum_nanos.fetch_add((seconds * 1e9) as u64, Relaxed);
+    }
+    const EXEMPLARS: bool = false;
+}
+
+impl prometheus_client::metrics::TypedMetric for AtomicDurations {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for AtomicDurations {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Per-bucket counts (the encoders accumulate), last bound +Inf.
+        let bounds = primitives_core::telemetry::DURATION_BUCKETS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::INFINITY));
+        let buckets: Buckets = bounds
+            .zip(self.0.buckets.iter())
+            .map(|(bound, n)| (bound, n.load(Relaxed)))
+            .collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = self.0.sum_nanos.load(Relaxed) as f64 / 1e9;
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
+
+/// The built-in step-duration histograms kept in prometheus-client: with
+/// trace-id exemplars when spans are recorded (the OTel SDK records none),
+/// lock-free atomics otherwise.
 #[derive(Debug, Clone)]
-pub struct ExemplarDurations {
-    family: Family<Labels, HistogramWithExemplars<TraceLabels>>,
-    handles: Arc<RwLock<DurationHandles>>,
+struct StepDurations<H: StepHistogram> {
+    family: Family<Labels, H>,
+    handles: Handles<H>,
     limit: usize,
     guard: Arc<CardinalityGuard>,
 }
 
-impl ExemplarDurations {
+impl<H: StepHistogram> StepDurations<H> {
     fn new(guard: Arc<CardinalityGuard>, limit: usize) -> Self {
-        ExemplarDurations {
-            family: Family::new_with_constructor(|| {
-                HistogramWithExemplars::new(
-                    primitives_core::telemetry::DURATION_BUCKETS.iter().copied(),
-                )
-            }),
+        StepDurations {
+            family: Family::new_with_constructor(H::new),
             handles: Arc::default(),
             limit,
             guard,
         }
     }
 
-    fn handle(&self, primitive: &str, kind: &str) -> HistogramWithExemplars<TraceLabels> {
+    fn handle(&self, primitive: &str, kind: &str) -> H {
         if let Some(list) = self
             .handles
             .read()
@@ -554,16 +628,16 @@ impl ExemplarDurations {
 /// exemplar (a trace id string) on every step would cost more than the step.
 const EXEMPLAR_INTERVAL_NANOS: u64 = 100_000_000;
 
-struct BoundExemplarDuration {
-    hist: HistogramWithExemplars<TraceLabels>,
+struct BoundStepDuration<H> {
+    hist: H,
     last_exemplar: std::sync::atomic::AtomicU64,
 }
 
-impl primitives_core::telemetry::BoundDurationObserver for BoundExemplarDuration {
+impl<H: StepHistogram> primitives_core::telemetry::BoundDurationObserver for BoundStepDuration<H> {
     fn observe(&self, seconds: f64, sampled: Option<(&SpanContext, std::time::SystemTime)>) {
         use std::sync::atomic::Ordering;
         let mut exemplar = None;
-        if let Some((span, ended)) = sampled {
+        if let (Some((span, ended)), true) = (sampled, H::EXEMPLARS) {
             let now = ended
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as u64)
@@ -575,20 +649,20 @@ impl primitives_core::telemetry::BoundDurationObserver for BoundExemplarDuration
                     .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok()
             {
-                exemplar = Some(vec![("trace_id".to_owned(), span.trace_id().to_string())]);
+                exemplar = Some(span.trace_id().to_string());
             }
         }
-        self.hist.observe(seconds, exemplar, None);
+        self.hist.observe(seconds, exemplar);
     }
 }
 
-impl primitives_core::telemetry::DurationObserver for ExemplarDurations {
+impl<H: StepHistogram> primitives_core::telemetry::DurationObserver for StepDurations<H> {
     fn bind(
         &self,
         primitive: &str,
         kind: &str,
     ) -> Box<dyn primitives_core::telemetry::BoundDurationObserver> {
-        Box::new(BoundExemplarDuration {
+        Box::new(BoundStepDuration {
             hist: self.handle(primitive, kind),
             last_exemplar: std::sync::atomic::AtomicU64::new(0),
         })
@@ -656,12 +730,20 @@ impl Collector for ProcessCollector {
 }
 
 /// Everything `/metrics` serves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PrometheusMetrics {
     registry: Arc<Registry>,
     reader: SharedReader,
-    durations: Option<ExemplarDurations>,
+    durations: Option<Arc<dyn primitives_core::telemetry::DurationObserver>>,
     guard: Arc<CardinalityGuard>,
+}
+
+impl fmt::Debug for PrometheusMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusMetrics")
+            .field("step_durations", &self.durations.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Options of [`PrometheusMetrics`].
@@ -669,9 +751,13 @@ pub struct PrometheusMetrics {
 pub struct PrometheusOptions {
     /// Label sets per metric before overflow.
     pub cardinality_limit: usize,
-    /// Serve the built-in duration histograms with exemplars (and skip the
-    /// OTel copy of them on `/metrics`).
+    /// Serve the built-in duration histograms from our own histograms (and
+    /// skip the OTel copy of them on `/metrics`).
     pub exemplars: bool,
+    /// With `exemplars`: attach trace-id exemplars (spans are recorded).
+    /// Off: lock-free atomic histograms without exemplars (for setups with
+    /// tracing off, where there is no trace id to point to).
+    pub trace_exemplars: bool,
     /// Add process metrics and `build_info`.
     pub process_metrics: bool,
     /// `service` label of `build_info`.
@@ -685,6 +771,7 @@ impl Default for PrometheusOptions {
         PrometheusOptions {
             cardinality_limit: 2000,
             exemplars: true,
+            trace_exemplars: true,
             process_metrics: true,
             service: "unknown_service".into(),
             version: String::new(),
@@ -699,14 +786,29 @@ impl PrometheusMetrics {
         let guard = Arc::new(CardinalityGuard::new(opts.cardinality_limit));
         let mut registry = Registry::default();
         let durations = opts.exemplars.then(|| {
-            let d = ExemplarDurations::new(guard.clone(), opts.cardinality_limit);
-            registry.register_with_unit(
-                "primitive_duration",
-                "Primitive execution time",
-                Unit::Seconds,
-                d.family.clone(),
-            );
-            d
+            fn register<H: StepHistogram>(
+                registry: &mut Registry,
+                guard: &Arc<CardinalityGuard>,
+                limit: usize,
+            ) -> Arc<dyn primitives_core::telemetry::DurationObserver> {
+                let d = StepDurations::<H>::new(guard.clone(), limit);
+                registry.register_with_unit(
+                    "primitive_duration",
+                    "Primitive execution time",
+                    Unit::Seconds,
+                    d.family.clone(),
+                );
+                Arc::new(d)
+            }
+            if opts.trace_exemplars {
+                register::<HistogramWithExemplars<TraceLabels>>(
+                    &mut registry,
+                    &guard,
+                    opts.cardinality_limit,
+                )
+            } else {
+                register::<AtomicDurations>(&mut registry, &guard, opts.cardinality_limit)
+            }
         });
         let skip = if opts.exemplars {
             vec![(primitives_core::telemetry::SCOPE_NAME, "primitive_duration")]
@@ -741,9 +843,7 @@ impl PrometheusMetrics {
     pub fn duration_observer(
         &self,
     ) -> Option<Arc<dyn primitives_core::telemetry::DurationObserver>> {
-        self.durations
-            .clone()
-            .map(|d| Arc::new(d) as Arc<dyn primitives_core::telemetry::DurationObserver>)
+        self.durations.clone()
     }
 
     /// Prometheus text format 0.0.4.

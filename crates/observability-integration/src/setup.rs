@@ -451,6 +451,8 @@ impl ObservabilityBuilder {
                 let prom = PrometheusMetrics::new(PrometheusOptions {
                     cardinality_limit: cfg.metric_cardinality_limit,
                     exemplars: true,
+                    // No spans, no trace ids: lock-free duration histograms.
+                    trace_exemplars: self.tracing,
                     process_metrics: true,
                     service: cfg.service_name.clone(),
                     version: cfg.service_version.clone(),

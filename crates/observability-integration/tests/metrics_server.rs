@@ -275,3 +275,63 @@ async fn scraping_while_1000_tasks_record_is_exact_and_does_not_block_them() {
         Some(0.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_tracing_off_durations_are_lock_free_histograms_without_exemplars() {
+    let obs = ObservabilityBuilder::new(config(0))
+        .tracing(false)
+        .logs(false)
+        .build();
+    let addr = obs.report().metrics_addr.expect("bound");
+    let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+    let slow = lambda("slow", |x: u64| async move {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        Ok::<_, Error>(x)
+    })
+    .into_workflow();
+    let fast = lambda("fast", |x: u64| async move { Ok::<_, Error>(x) }).into_workflow();
+    for i in 0..10 {
+        slow.run(&ctx, i).await.unwrap();
+        fast.run(&ctx, i).await.unwrap();
+    }
+    for accept in [None, Some(OPENMETRICS_ACCEPT)] {
+        let (status, _, text) = get(&format!("http://{addr}/metrics"), accept).await;
+        assert_eq!(status, 200);
+        // The value of the series `name` whose labels include `labels`
+        // (label order differs between the two formats).
+        let series = |name: &str, labels: &[&str]| -> f64 {
+            text.lines()
+                .find(|l| {
+                    l.starts_with(&format!("{name}{{")) && labels.iter().all(|lb| l.contains(lb))
+                })
+                .and_then(|l| l.rsplit_once("} "))
+                .and_then(|(_, v)| v.split(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{name} {labels:?} in\n{text}"))
+        };
+        let slow = r#"primitive="slow""#;
+        let fast = r#"primitive="fast""#;
+        let bucket = "primitive_duration_seconds_bucket";
+        assert_eq!(series("primitive_duration_seconds_count", &[slow]), 10.0);
+        // >= 3 ms each: nothing at or below 2.5 ms, all by 1 s.
+        assert_eq!(series(bucket, &[slow, r#"le="0.0025""#]), 0.0);
+        let le_1 = if accept.is_some() {
+            r#"le="1.0""#
+        } else {
+            r#"le="1""#
+        };
+        assert_eq!(series(bucket, &[slow, le_1]), 10.0);
+        assert_eq!(series(bucket, &[slow, r#"le="+Inf""#]), 10.0);
+        let sum = series("primitive_duration_seconds_sum", &[slow]);
+        assert!((0.03..1.0).contains(&sum), "sum {sum}");
+        assert_eq!(series(bucket, &[fast, r#"le="0.001""#]), 10.0);
+        assert!(!text.contains("trace_id"), "no exemplars without spans");
+        assert_eq!(
+            text.matches("# TYPE primitive_duration_seconds histogram")
+                .count(),
+            1,
+            "one family, not an OTel copy beside it"
+        );
+    }
+    obs.shutdown(Duration::from_secs(5));
+}

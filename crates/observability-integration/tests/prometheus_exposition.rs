@@ -30,6 +30,7 @@ fn record_everything(limit: usize) -> (PrometheusMetrics, SdkMeterProvider) {
     let prom = PrometheusMetrics::new(PrometheusOptions {
         cardinality_limit: limit,
         exemplars: false,
+        trace_exemplars: false,
         process_metrics: false,
         ..PrometheusOptions::default()
     });
@@ -147,6 +148,7 @@ fn cardinality_guard_folds_extra_series_without_losing_counts() {
     let prom = PrometheusMetrics::new(PrometheusOptions {
         cardinality_limit: 5,
         exemplars: false,
+        trace_exemplars: false,
         process_metrics: false,
         ..PrometheusOptions::default()
     });
