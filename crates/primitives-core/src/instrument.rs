@@ -492,6 +492,33 @@ fn log_run_end(meta: &Meta, ctx: &WorkflowContext, took: Duration, err: Option<&
     }
 }
 
+/// A step's end: the clock reading, and its wall-clock time computed at
+/// most once (for the span's end and the exemplar).
+struct End {
+    stamp: Stamp,
+    wall: std::cell::Cell<Option<std::time::SystemTime>>,
+}
+
+impl End {
+    fn now() -> End {
+        End {
+            stamp: Stamp::now(),
+            wall: std::cell::Cell::new(None),
+        }
+    }
+
+    fn wall(&self) -> std::time::SystemTime {
+        match self.wall.get() {
+            Some(w) => w,
+            None => {
+                let w = self.stamp.wall();
+                self.wall.set(Some(w));
+                w
+            }
+        }
+    }
+}
+
 /// Records the end of a step exactly once: on `finish`, or on drop when the
 /// step's future was cancelled (timeout, failing parallel sibling, caller).
 struct Guard<'a> {
@@ -539,8 +566,8 @@ impl<'a> Guard<'a> {
 
     fn finish(&mut self, err: Option<&Error>) {
         self.done = true;
-        let end = Stamp::now();
-        let took = self.start.until(end);
+        let end = End::now();
+        let took = self.start.until(end.stamp);
         let meta = self.meta;
         let span = self
             .ctx
@@ -558,7 +585,7 @@ impl<'a> Guard<'a> {
             }
             span.end_with_timestamp(end.wall());
         }
-        self.record_metrics(took, end, err.map(Error::kind));
+        self.record_metrics(took, &end, err.map(Error::kind));
         if let Some(stats) = &self.stats {
             stats.record(took, err.map_or(Outcome::Ok, |e| Outcome::Err(e.kind())));
         }
@@ -593,7 +620,7 @@ impl<'a> Guard<'a> {
     /// The synchronous instruments: the duration histogram(s) and the
     /// error counter. Executions and in-flight counts are the statistics
     /// the observable counters read.
-    fn record_metrics(&self, took: Duration, end: Stamp, error_kind: Option<&str>) {
+    fn record_metrics(&self, took: Duration, end: &End, error_kind: Option<&str>) {
         let (tel, meta) = (self.tel, self.meta);
         let Some(inst) = &tel.instruments else {
             return;
@@ -635,7 +662,7 @@ impl<'a> Guard<'a> {
 impl Guard<'_> {
     /// Hands the duration, with this step's span context when traced, to
     /// the exemplar path.
-    fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: Stamp) {
+    fn observe_duration(&self, obs: &dyn BoundDurationObserver, secs: f64, end: &End) {
         match self.ctx.otel.as_ref().filter(|_| self.recording) {
             Some(cx) => {
                 let span = cx.span();
@@ -657,14 +684,14 @@ impl Drop for Guard<'_> {
             return;
         }
         // Cancelled: the future was dropped before it finished.
-        let end = Stamp::now();
-        let took = self.start.until(end);
+        let end = End::now();
+        let took = self.start.until(end.stamp);
         if let Some(cx) = self.ctx.otel.as_ref().filter(|_| self.recording) {
             let span = cx.span();
             span.set_attribute(KeyValue::new("primitive.cancelled", true));
             span.end_with_timestamp(end.wall());
         }
-        self.record_metrics(took, end, None);
+        self.record_metrics(took, &end, None);
         if let Some(stats) = &self.stats {
             stats.record(took, Outcome::Cancelled);
         }
