@@ -1,5 +1,5 @@
 //! Tight loop of one observed step, for profilers:
-//! `cargo run --release --example profile_step -- [sampled|unsampled|metrics|nothing|json] [secs]`
+//! `cargo run --release --example profile_step -- [sampled|unsampled|metrics|nothing|json|bare] [secs]`
 //!
 //! With `PROFILE_STEPS=N` it runs exactly N steps instead (for instruction
 //! counts under `valgrind --tool=cachegrind`, which this noisy VM's wall
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use observability_integration::export::CountingSpanExporter;
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
-use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
+use primitives_core::{lambda, Error, Primitive, PrimitiveExt, WorkflowContext};
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "sampled".into());
@@ -50,6 +50,12 @@ fn main() {
         std::future::ready(Ok::<_, Error>(x + 1))
     })
     .into_workflow();
+    // `bare`: the same step called as a boxed primitive, no instrumentation.
+    let raw: std::sync::Arc<dyn Primitive<u64, Output = u64>> =
+        std::sync::Arc::new(lambda("step", |x: u64| {
+            std::future::ready(Ok::<_, Error>(x + 1))
+        }));
+    let bare = mode == "bare";
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -62,14 +68,22 @@ fn main() {
             .and_then(|v| v.parse::<u64>().ok())
         {
             while n < steps {
-                wf.run(&ctx, n).await.unwrap();
+                if bare {
+                    raw.execute(&ctx, n).await.unwrap();
+                } else {
+                    wf.run(&ctx, n).await.unwrap();
+                }
                 n += 1;
             }
             return n;
         }
         while start.elapsed() < Duration::from_secs(secs) {
             for _ in 0..1000 {
-                wf.run(&ctx, n).await.unwrap();
+                if bare {
+                    raw.execute(&ctx, n).await.unwrap();
+                } else {
+                    wf.run(&ctx, n).await.unwrap();
+                }
                 n += 1;
             }
         }
