@@ -15,7 +15,7 @@ use opentelemetry::metrics::BoundHistogram;
 use opentelemetry::trace::{
     Span as _, SpanBuilder, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer,
 };
-use opentelemetry::{Context, KeyValue, Value};
+use opentelemetry::{Context, KeyValue};
 
 use crate::clock::Stamp;
 use crate::context::RunIdentity;
@@ -340,24 +340,14 @@ fn span_context_for_step(
         parent.with_remote_span_context(sc)
     } else if let Some(tracer) = &tel.tracer {
         let attrs = || {
-            let mut attrs =
-                Vec::with_capacity(5 + meta.static_attrs.as_ref().map_or(0, |a| a.len()));
-            attrs.push(meta.name.kv("primitive.name"));
-            attrs.push(KeyValue::new("primitive.type", meta.kind));
-            attrs.extend(position.clone().attribute());
-            if let Some(s) = &meta.static_attrs {
-                attrs.extend(s.iter().cloned());
-            }
-            if root {
-                attrs.push(KeyValue::new(
-                    "workflow.correlation_id",
-                    Value::from(ctx.correlation_id_arc().clone()),
-                ));
-                if let Some(id) = ctx.workflow_id_arc() {
-                    attrs.push(KeyValue::new("workflow.id", Value::from(id.clone())));
-                }
-            }
-            attrs
+            span::step_attributes(
+                &meta.name,
+                meta.kind,
+                position.clone(),
+                meta.static_attrs.as_deref(),
+                root.then(|| (ctx.correlation_id_arc(), ctx.workflow_id_arc())),
+                0,
+            )
         };
         // The attribute list moves into the span when given up front;
         // set afterwards it is only built for spans that record. Which

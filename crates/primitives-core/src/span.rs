@@ -121,24 +121,14 @@ impl FinishedSpan {
     /// The export shape.
     pub fn into_parts(self) -> SpanParts {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
-        let mut attributes = Vec::with_capacity(
-            4 + self.static_attrs.as_ref().map_or(0, |a| a.len()) + extra.attributes.len(),
+        let mut attributes = step_attributes(
+            &self.primitive,
+            self.kind,
+            self.position,
+            self.static_attrs.as_deref(),
+            self.run.as_ref().map(|(c, w)| (c, w.as_ref())),
+            extra.attributes.len(),
         );
-        attributes.push(self.primitive.kv("primitive.name"));
-        attributes.push(KeyValue::new("primitive.type", self.kind));
-        attributes.extend(self.position.attribute());
-        if let Some(s) = &self.static_attrs {
-            attributes.extend(s.iter().cloned());
-        }
-        if let Some((correlation_id, workflow_id)) = self.run {
-            attributes.push(KeyValue::new(
-                "workflow.correlation_id",
-                Value::from(correlation_id),
-            ));
-            if let Some(id) = workflow_id {
-                attributes.push(KeyValue::new("workflow.id", Value::from(id)));
-            }
-        }
         attributes.extend(extra.attributes);
         SpanParts {
             span_context: self.span_context,
@@ -156,6 +146,37 @@ impl FinishedSpan {
             status: extra.status,
         }
     }
+}
+
+/// The attributes every step span starts with, in export order:
+/// `primitive.name`, `primitive.type`, the position in the parent, the
+/// primitive's own, and the run's identity on a root. Both span paths use
+/// it. `more` is room reserved for attributes added afterwards.
+pub(crate) fn step_attributes(
+    primitive: &Name,
+    kind: &'static str,
+    position: Position,
+    static_attrs: Option<&[KeyValue]>,
+    run: Option<(&Arc<str>, Option<&Arc<str>>)>,
+    more: usize,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::with_capacity(5 + static_attrs.map_or(0, <[KeyValue]>::len) + more);
+    attributes.push(primitive.kv("primitive.name"));
+    attributes.push(KeyValue::new("primitive.type", kind));
+    attributes.extend(position.attribute());
+    if let Some(s) = static_attrs {
+        attributes.extend(s.iter().cloned());
+    }
+    if let Some((correlation_id, workflow_id)) = run {
+        attributes.push(KeyValue::new(
+            "workflow.correlation_id",
+            Value::from(correlation_id.clone()),
+        ));
+        if let Some(id) = workflow_id {
+            attributes.push(KeyValue::new("workflow.id", Value::from(id.clone())));
+        }
+    }
+    attributes
 }
 
 /// A sink held by a live span: the leaked global's (no reference count on
