@@ -11,7 +11,7 @@
 //! exporter at every moment.
 //!
 //! Users' own SDK spans (the OpenTelemetry API, `tracing`) come in through
-//! [`PipelineProcessor`] and share the queue and accounting.
+//! `PipelineProcessor` and share the queue and accounting.
 
 use std::cell::Cell;
 use std::fmt;
@@ -269,7 +269,7 @@ pub(crate) struct PipelineOptions {
 }
 
 /// The span pipeline: queue, exporter thread and exporters. A
-/// [`SpanSink`] for steps and, through [`PipelineProcessor`], the span
+/// [`SpanSink`] for steps and, through `PipelineProcessor`, the span
 /// processor of the SDK tracer provider.
 pub struct SpanPipeline {
     queue: Arc<Queue>,
