@@ -12,8 +12,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use observability_integration::{
-    global_report, global_span_counts, initialize_observability, shutdown_observability,
-    ObservabilityConfig,
+    global_report, initialize_observability, shutdown_observability, ObservabilityConfig,
 };
 use primitives_core::{lambda, Cache, Error, PrimitiveExt, Router, WorkflowContext};
 
@@ -99,15 +98,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             eprintln!("  {line}");
         }
     }
-    for (pipeline, c) in global_span_counts() {
-        eprintln!(
-            "spans via {pipeline}: ended {}, exported {}, dropped {}, in flight {}",
-            c.ended,
-            c.exported,
-            c.dropped(),
-            c.in_flight
-        );
-    }
     if let Some(r) = shutdown_observability(Duration::from_secs(5)) {
         eprintln!(
             "shutdown {}",
@@ -117,6 +107,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "hit its deadline"
             }
         );
+        // Every span accounted for: ended = exported + dropped + in flight.
+        for (pipeline, c) in &r.spans {
+            eprintln!(
+                "spans via {pipeline}: ended {}, exported {}, dropped {}, in flight {}",
+                c.ended,
+                c.exported,
+                c.dropped(),
+                c.in_flight
+            );
+        }
     }
     Ok(())
 }
