@@ -36,4 +36,10 @@ cargo build --release --quiet --example throughput
 ./target/release/examples/throughput --seconds 3
 ./target/release/examples/throughput --seconds 3 --queue 4194304 --require-no-drops
 
+log "main demo (the README's first command): runs, exports every span, shuts down clean"
+demo_out=$(cargo run --quiet --example full_stack 2>&1)
+tail -4 <<<"$demo_out"
+grep -q "shutdown flushed everything" <<<"$demo_out"
+grep -Eq "spans via console: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
+
 log "all checks passed"
