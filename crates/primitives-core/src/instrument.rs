@@ -283,16 +283,18 @@ fn span_context_for_step(
                 psc.trace_state().clone(),
             )
         };
-        let sc = SpanContext::new(trace_id, span_id, span::flags(sampled), false, trace_state);
-        if sampled {
-            *recording = true;
+        if !sampled {
+            return non_recording(&parent, trace_id, span_id, trace_state);
+        }
+        *recording = true;
+        let sc = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, trace_state);
+        {
+            // The leaked global's sink needs no reference count.
             let sink = match tel {
-                TelemetryRef::Static(t) => match &t.sink {
-                    Some(s) => SinkRef::Static(&**s),
-                    None => SinkRef::Shared(sink.clone()),
-                },
-                TelemetryRef::Shared(_) => SinkRef::Shared(sink.clone()),
-            };
+                TelemetryRef::Static(t) => t.sink.as_deref().map(SinkRef::Static),
+                TelemetryRef::Shared(_) => None,
+            }
+            .unwrap_or_else(|| SinkRef::Shared(sink.clone()));
             let live = LiveSpan::start(
                 SpanStart {
                     span_context: sc,
@@ -314,8 +316,6 @@ fn span_context_for_step(
                 sink,
             );
             with_identity(parent.with_span(live), tel, ctx, root)
-        } else {
-            parent.with_remote_span_context(sc)
         }
     } else if certainly_dropped(tel.sampling, &parent) {
         if tel
@@ -325,19 +325,15 @@ fn span_context_for_step(
             return with_identity(parent, tel, ctx, root);
         }
         // No SDK span: ids for propagation, sampled flag off.
-        let sc = {
+        let (ids, trace_state) = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
-            let (trace_id, span_id) = span::new_ids(psc.is_valid().then(|| psc.trace_id()));
-            SpanContext::new(
-                trace_id,
-                span_id,
-                TraceFlags::default(),
-                false,
+            (
+                span::new_ids(psc.is_valid().then(|| psc.trace_id())),
                 psc.trace_state().clone(),
             )
         };
-        parent.with_remote_span_context(sc)
+        non_recording(&parent, ids.0, ids.1, trace_state)
     } else if let Some(tracer) = &tel.tracer {
         let attrs = || {
             span::step_attributes(
@@ -373,6 +369,23 @@ fn span_context_for_step(
     } else {
         parent
     }
+}
+
+/// The context of a step whose span is not sampled: its ids (so the trace
+/// propagates) with the sampled flag off, and nothing recorded.
+fn non_recording(
+    parent: &Context,
+    trace_id: opentelemetry::trace::TraceId,
+    span_id: opentelemetry::trace::SpanId,
+    trace_state: opentelemetry::trace::TraceState,
+) -> Context {
+    parent.with_remote_span_context(SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::default(),
+        false,
+        trace_state,
+    ))
 }
 
 /// Stores the run's identity in a root span's context when log correlation

@@ -20,7 +20,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Event, Link, SpanContext, SpanId, Status, TraceFlags, TraceId};
+use opentelemetry::trace::{Event, Link, SpanContext, SpanId, Status, TraceId};
 use opentelemetry::{KeyValue, Value};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -370,15 +370,6 @@ pub(crate) fn sampled(hint: SamplingHint, parent: &SpanContext, trace_id: TraceI
     let mut low = [0u8; 8];
     low.copy_from_slice(&bytes[8..16]);
     (u64::from_be_bytes(low) >> 1) < bound
-}
-
-/// The flags of a span under `parent`.
-pub(crate) fn flags(sampled: bool) -> TraceFlags {
-    if sampled {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    }
 }
 
 #[cfg(test)]
