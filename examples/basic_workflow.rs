@@ -74,7 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let err = workflow.run(&ctx, "   ".into()).await.unwrap_err();
     println!(
         "run with bad input failed as expected: {err} (kind {})",
-        err.kind()
+        err.error_type()
     );
 
     let spans = capture.spans();

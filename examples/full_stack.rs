@@ -1,6 +1,8 @@
-//! Run with: `cargo run --example full_stack`
+//! Run with: `cargo run --example full_stack` (add `-- --exit` to exit
+//! right after the run; today the demo always exits when done).
 //!
-//! The spec's "Pattern 1: full-stack observability", in Rust. One call sets
+//! The "full-stack observability" pattern of TTA.dev's Python original, in
+//! Rust. One call sets
 //! up traces, metrics and logs; a workflow `validate >> cache(router(fast |
 //! quality)) >> format` handles a few requests. With no backend it prints
 //! each span on stderr (console exporter), JSON log lines with trace ids on
@@ -17,6 +19,11 @@ use observability_integration::{
 use primitives_core::{lambda, Cache, Error, PrimitiveExt, Router, WorkflowContext};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    for arg in std::env::args().skip(1) {
+        if arg != "--exit" {
+            return Err(format!("unknown argument {arg:?}; accepted: --exit").into());
+        }
+    }
     // 1. Initialize observability: defaults < env (OTEL_*, OBSERVABILITY_*) < code.
     let from_env = ObservabilityConfig::from_env()?;
     let console = from_env.otlp_endpoint.is_none() && from_env.otlp_traces_endpoint.is_none();
@@ -59,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build();
         let validate = lambda("input_validator", |p: String| async move {
             if p.trim().is_empty() {
-                Err(Error::with_kind("empty_prompt", "the prompt is empty"))
+                Err(Error::with_error_type("empty_prompt", "the prompt is empty"))
             } else {
                 Ok(p.trim().to_string())
             }

@@ -22,7 +22,7 @@ fn scrape(c: &mut Criterion) {
     let dur = meter
         .f64_histogram("primitive_duration")
         .with_unit("s")
-        .with_boundaries(primitives_core::telemetry::DURATION_BUCKETS.to_vec())
+        .with_boundaries(primitives_core::semconv::DURATION_BUCKETS.to_vec())
         .build();
     for p in 0..100 {
         for s in 0..5 {

@@ -28,19 +28,23 @@
 //! - `otlp-http` (default): OTLP over HTTP/protobuf (reqwest, async, on the
 //!   integration's runtime).
 
+mod accounting;
 pub mod config;
 pub mod export;
+mod http;
 pub mod logs;
-pub mod pipeline;
-pub mod runtime;
+mod pipeline;
+pub mod prometheus;
+mod reader;
+mod runtime;
 mod setup;
 
+pub use accounting::{ErrorsByKind, SpanCounts};
 pub use config::{ConfigBuilder, ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};
 pub use primitives_core;
 pub use setup::{
     global_report, global_span_counts, initialize_observability, layer, shutdown_observability,
-    ExporterStatus, Failure, Observability, ObservabilityBuilder, ObservabilityGuard,
-    ShutdownReport, SignalState, StatusReport, DEFAULT_SHUTDOWN_DEADLINE,
+    try_initialize_observability, ExporterStatus, Failure, InitError, Observability,
+    ObservabilityBuilder, ObservabilityGuard, ShutdownReport, SignalState, StatusReport,
+    DEFAULT_SHUTDOWN_DEADLINE,
 };
-pub mod prometheus;
-pub mod server;

@@ -18,7 +18,7 @@ use tokio::runtime::{Handle, Runtime};
 
 /// The integration's runtime (one worker thread, time and IO enabled).
 #[derive(Debug, Clone)]
-pub struct ObsRuntime {
+pub(crate) struct ObsRuntime {
     inner: Arc<RuntimeOwner>,
 }
 
@@ -36,7 +36,7 @@ impl Drop for RuntimeOwner {
 
 impl ObsRuntime {
     /// Starts the runtime's worker thread.
-    pub fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(2)
@@ -49,7 +49,7 @@ impl ObsRuntime {
     }
 
     /// The runtime's handle.
-    pub fn handle(&self) -> &Handle {
+    pub(crate) fn handle(&self) -> &Handle {
         match &self.inner.0 {
             Some(rt) => rt.handle(),
             None => unreachable!("the runtime lives as long as its owner"),
@@ -59,7 +59,7 @@ impl ObsRuntime {
     /// Runs `f` on the runtime and waits for it from any context (an async
     /// task, a plain thread, after the application's runtime is gone),
     /// giving up after `deadline`.
-    pub fn run_blocking<T, F>(&self, deadline: Duration, f: F) -> Option<T>
+    pub(crate) fn run_blocking<T, F>(&self, deadline: Duration, f: F) -> Option<T>
     where
         T: Send + 'static,
         F: Future<Output = T> + Send + 'static,
@@ -72,7 +72,7 @@ impl ObsRuntime {
     }
 
     /// Wraps `fut` so every poll runs with this runtime's context entered.
-    pub fn enter<F: Future>(&self, fut: F) -> InRuntime<F> {
+    pub(crate) fn enter<F: Future>(&self, fut: F) -> InRuntime<F> {
         InRuntime {
             handle: self.handle().clone(),
             fut: Box::pin(fut),
@@ -82,7 +82,7 @@ impl ObsRuntime {
 
 /// A future polled with the integration runtime's context entered.
 #[derive(Debug)]
-pub struct InRuntime<F> {
+pub(crate) struct InRuntime<F> {
     handle: Handle,
     fut: Pin<Box<F>>,
 }

@@ -416,20 +416,21 @@ fn rejected_code_and_file_values() {
     );
     assert!(e.problem.contains("cannot read"), "{e}");
 
-    let e = ObservabilityConfig {
-        max_queue_size: 0,
-        ..ObservabilityConfig::default()
-    }
-    .validate()
-    .unwrap_err();
+    let mut c = ObservabilityConfig::default();
+    c.max_queue_size = 0;
+    let e = c.validate().unwrap_err();
     assert_eq!(e.field, "max_queue_size");
 }
 
 #[test]
 fn env_var_table_covers_every_variable_read() {
-    let names: BTreeMap<_, _> = observability_integration::config::ENV_VARS
+    let names: BTreeMap<_, _> = observability_integration::config::FIELDS
         .iter()
-        .map(|v| (v.name, v.field))
+        .flat_map(|f| {
+            f.env
+                .iter()
+                .map(move |v| (v.split(':').next().unwrap(), f.name))
+        })
         .collect();
     for required in [
         "OTEL_SERVICE_NAME",
@@ -456,5 +457,36 @@ fn env_var_table_covers_every_variable_read() {
         "OBSERVABILITY_ENABLE_PROMETHEUS",
     ] {
         assert!(names.contains_key(required), "{required} documented");
+    }
+}
+
+/// `docs/configuration.md` holds the tables the field table renders; run
+/// with `UPDATE_DOCS=1` to rewrite them after changing a field.
+#[test]
+fn the_configuration_doc_is_the_field_table() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/configuration.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let (start, end) = ("<!-- fields:start -->\n", "<!-- fields:end -->");
+    let (Some(a), Some(b)) = (doc.find(start), doc.find(end)) else {
+        panic!("{path} lacks the {start:?} and {end:?} markers");
+    };
+    let expected = observability_integration::config::markdown_tables();
+    let current = &doc[a + start.len()..b];
+    if current != expected {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{expected}{}", &doc[..a + start.len()], &doc[b..]);
+            std::fs::write(path, updated).unwrap();
+        } else {
+            panic!(
+                "docs/configuration.md's tables differ from the field table; rerun with UPDATE_DOCS=1 to regenerate\n--- expected ---\n{expected}"
+            );
+        }
+    }
+    for field in observability_integration::config::FIELDS {
+        assert!(
+            !field.doc.is_empty() && !field.file_key.is_empty(),
+            "{}",
+            field.name
+        );
     }
 }

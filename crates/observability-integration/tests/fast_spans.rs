@@ -119,7 +119,8 @@ async fn the_fast_path_exports_what_the_sdk_path_exports() {
     let ctx = t
         .context()
         .with_correlation_id("req-1")
-        .with_workflow_id("wf-1");
+        .with_workflow_id("wf-1")
+        .with_session_id("sess-1");
     let expected_out = workflow().run(&ctx, 0).await.unwrap();
     let sdk_spans = t.spans();
 
@@ -132,7 +133,8 @@ async fn the_fast_path_exports_what_the_sdk_path_exports() {
     let ctx = WorkflowContext::new()
         .with_telemetry(obs.telemetry())
         .with_correlation_id("req-1")
-        .with_workflow_id("wf-1");
+        .with_workflow_id("wf-1")
+        .with_session_id("sess-1");
     let out = workflow().run(&ctx, 0).await.unwrap();
     assert_eq!(out, expected_out);
     assert!(obs.force_flush(Duration::from_secs(5)));
@@ -154,6 +156,13 @@ async fn the_fast_path_exports_what_the_sdk_path_exports() {
         fast.values()
             .any(|d| d.contains("user.note=from ctx") && d.contains("user.event(n=1)")),
         "{fast:#?}"
+    );
+    assert_eq!(
+        fast.values()
+            .filter(|d| d.contains("session.id=sess-1"))
+            .count(),
+        1,
+        "session.id on the root span only"
     );
     let traces: HashSet<_> = fast_spans
         .iter()

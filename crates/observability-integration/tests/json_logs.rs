@@ -143,9 +143,26 @@ async fn json_lines_match_exported_spans() {
         Some("tenant=acme")
     );
 
+    // The run's line (the one a user searches for) names the run's trace
+    // and the root span, though it is written after the root span ended.
     let done = find("workflow run completed", None);
     assert_eq!(done["level"], "INFO");
     assert_eq!(done["correlation_id"], "corr-json-1");
     assert_eq!(done["fields"]["workflow"], "logged_flow");
+    assert_eq!(done["fields"]["type"], "sequential");
+    assert!(
+        done["fields"]["duration_ms"].as_f64().unwrap() >= 5.0,
+        "{done}"
+    );
+    assert_eq!(done["trace_id"], trace_id.as_str(), "{done}");
+    assert_eq!(
+        done["span_id"],
+        root.span_context.span_id().to_string().as_str(),
+        "{done}"
+    );
+    assert!(
+        done["fields"].get("workflow_id").is_none(),
+        "no empty workflow_id: {done}"
+    );
     drop(guard);
 }

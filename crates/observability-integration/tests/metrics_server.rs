@@ -63,7 +63,7 @@ async fn serves_metrics_with_negotiation_exemplars_health_and_404() {
 
     let step = lambda("work", |x: u64| async move {
         if x % 5 == 0 {
-            Err(Error::with_kind("bad_input", "multiple of five"))
+            Err(Error::with_error_type("bad_input", "multiple of five"))
         } else {
             Ok(x)
         }

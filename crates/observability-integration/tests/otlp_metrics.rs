@@ -136,7 +136,7 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
         assert!(obs.report().all_live(), "{}", obs.report());
         let step = lambda("measured", |x: u64| async move {
             if x % 4 == 0 {
-                Err(Error::with_kind("divisible", "divisible by four"))
+                Err(Error::with_error_type("divisible", "divisible by four"))
             } else {
                 Ok(x)
             }
@@ -204,7 +204,7 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
             .iter()
             .map(|b| b.as_f64().unwrap())
             .collect();
-        assert_eq!(bounds, primitives_core::telemetry::DURATION_BUCKETS);
+        assert_eq!(bounds, primitives_core::semconv::DURATION_BUCKETS);
 
         let errors = metric(&req, "primitive_errors").expect("primitive_errors");
         let p = &errors["sum"]["dataPoints"][0];

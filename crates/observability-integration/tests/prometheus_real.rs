@@ -178,7 +178,7 @@ async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
     let work = lambda("work", |(fail, ms): (bool, u64)| async move {
         tokio::time::sleep(Duration::from_millis(ms)).await;
         if fail {
-            Err(Error::with_kind("upstream", "upstream failed"))
+            Err(Error::with_error_type("upstream", "upstream failed"))
         } else {
             Ok(ms)
         }

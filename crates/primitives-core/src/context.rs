@@ -1,43 +1,21 @@
 //! [`WorkflowContext`]: what one workflow run carries from step to step.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use opentelemetry::baggage::Baggage;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
 
-use crate::telemetry::TelemetryRef;
-use crate::Telemetry;
-
-/// Identity of the run, stored once in the OpenTelemetry context of the
-/// run's root span so log formatters can find the correlation id of the
-/// current step (see [`current_correlation_id`]).
-#[derive(Debug, Clone)]
-pub struct RunIdentity {
-    /// The run's correlation id.
-    pub correlation_id: Arc<str>,
-    /// The workflow id, if one was given.
-    pub workflow_id: Option<Arc<str>>,
-}
-
-/// The correlation id of the workflow step running on this thread, read from
-/// the current OpenTelemetry context. `None` outside a traced workflow run.
-pub fn current_correlation_id() -> Option<Arc<str>> {
-    opentelemetry::Context::map_current(|cx| {
-        cx.get::<RunIdentity>().map(|r| r.correlation_id.clone())
-    })
-}
+use crate::identity::RunIdentity;
+use crate::telemetry::{Telemetry, TelemetryRef};
 
 #[derive(Debug)]
 struct Run {
-    correlation_id: Arc<str>,
-    workflow_id: Option<Arc<str>>,
-    session_id: Option<Arc<str>>,
+    ids: Arc<RunIdentity>,
     data: Mutex<serde_json::Map<String, serde_json::Value>>,
-    baggage: BTreeMap<String, String>,
-    tags: BTreeMap<String, String>,
+    baggage: Baggage,
     started_at: SystemTime,
     started: Instant,
     checkpoints: Mutex<Vec<(String, Duration)>>,
@@ -46,12 +24,14 @@ struct Run {
 impl Clone for Run {
     fn clone(&self) -> Self {
         Run {
-            correlation_id: self.correlation_id.clone(),
-            workflow_id: self.workflow_id.clone(),
-            session_id: self.session_id.clone(),
+            ids: self.ids.clone(),
             data: Mutex::new(lock(&self.data).clone()),
-            baggage: self.baggage.clone(),
-            tags: self.tags.clone(),
+            // `Baggage` is not `Clone`: copy its entries.
+            baggage: self
+                .baggage
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             started_at: self.started_at,
             started: self.started,
             checkpoints: Mutex::new(lock(&self.checkpoints).clone()),
@@ -101,9 +81,9 @@ impl Default for WorkflowContext {
 impl fmt::Debug for WorkflowContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WorkflowContext")
-            .field("correlation_id", &self.run.correlation_id)
-            .field("workflow_id", &self.run.workflow_id)
-            .field("session_id", &self.run.session_id)
+            .field("correlation_id", &self.run.ids.correlation_id)
+            .field("workflow_id", &self.run.ids.workflow_id)
+            .field("session_id", &self.run.ids.session_id)
             .field("depth", &self.depth)
             .finish_non_exhaustive()
     }
@@ -114,12 +94,9 @@ impl WorkflowContext {
     pub fn new() -> Self {
         WorkflowContext {
             run: Arc::new(Run {
-                correlation_id: uuid::Uuid::new_v4().to_string().into(),
-                workflow_id: None,
-                session_id: None,
+                ids: Arc::new(RunIdentity::new(uuid::Uuid::new_v4().to_string().into())),
                 data: Mutex::default(),
-                baggage: BTreeMap::new(),
-                tags: BTreeMap::new(),
+                baggage: Baggage::new(),
                 started_at: SystemTime::now(),
                 started: Instant::now(),
                 checkpoints: Mutex::default(),
@@ -134,21 +111,25 @@ impl WorkflowContext {
         Arc::make_mut(&mut self.run)
     }
 
+    fn ids_mut(&mut self) -> &mut RunIdentity {
+        Arc::make_mut(&mut self.run_mut().ids)
+    }
+
     /// Sets the correlation id (searchable on the run's root span and in logs).
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
-        self.run_mut().correlation_id = id.into().into();
+        self.ids_mut().correlation_id = id.into().into();
         self
     }
 
     /// Sets the workflow id.
     pub fn with_workflow_id(mut self, id: impl Into<String>) -> Self {
-        self.run_mut().workflow_id = Some(id.into().into());
+        self.ids_mut().workflow_id = Some(id.into().into());
         self
     }
 
-    /// Sets the session id.
+    /// Sets the session id (`session.id` on the run's root span).
     pub fn with_session_id(mut self, id: impl Into<String>) -> Self {
-        self.run_mut().session_id = Some(id.into().into());
+        self.ids_mut().session_id = Some(id.into().into());
         self
     }
 
@@ -158,15 +139,14 @@ impl WorkflowContext {
         self
     }
 
-    /// Adds a baggage entry (string map meant to travel with the run).
+    /// Adds a W3C baggage entry: a key and value that travel with the run
+    /// (to downstream services, when propagated). Baggage is never copied
+    /// into spans, logs or metric labels. Entries past the W3C limits (64
+    /// entries, 8192 bytes) are not added.
     pub fn with_baggage(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.run_mut().baggage.insert(key.into(), value.into());
-        self
-    }
-
-    /// Adds a tag.
-    pub fn with_tag(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.run_mut().tags.insert(key.into(), value.into());
+        self.run_mut()
+            .baggage
+            .insert(key.into(), opentelemetry::StringValue::from(value.into()));
         self
     }
 
@@ -193,25 +173,22 @@ impl WorkflowContext {
 
     /// The run's correlation id.
     pub fn correlation_id(&self) -> &str {
-        &self.run.correlation_id
+        &self.run.ids.correlation_id
     }
 
-    pub(crate) fn correlation_id_arc(&self) -> &Arc<str> {
-        &self.run.correlation_id
-    }
-
-    pub(crate) fn workflow_id_arc(&self) -> Option<&Arc<str>> {
-        self.run.workflow_id.as_ref()
+    /// The run's ids (correlation, workflow and session id).
+    pub fn identity(&self) -> &Arc<RunIdentity> {
+        &self.run.ids
     }
 
     /// The workflow id, if set.
     pub fn workflow_id(&self) -> Option<&str> {
-        self.run.workflow_id.as_deref()
+        self.run.ids.workflow_id.as_deref()
     }
 
     /// The session id, if set.
     pub fn session_id(&self) -> Option<&str> {
-        self.run.session_id.as_deref()
+        self.run.ids.session_id.as_deref()
     }
 
     /// A copy of the data entry `key`.
@@ -229,14 +206,9 @@ impl WorkflowContext {
         lock(&self.run.data).clone()
     }
 
-    /// Baggage entries.
-    pub fn baggage(&self) -> &BTreeMap<String, String> {
+    /// The run's W3C baggage.
+    pub fn baggage(&self) -> &Baggage {
         &self.run.baggage
-    }
-
-    /// Tags.
-    pub fn tags(&self) -> &BTreeMap<String, String> {
-        &self.run.tags
     }
 
     /// Wall-clock time the context was created.
@@ -260,8 +232,8 @@ impl WorkflowContext {
         lock(&self.run.checkpoints).clone()
     }
 
-    /// A context for a sub-workflow: same ids and baggage, a copy of data and
-    /// tags, fresh checkpoints, and the current step's span as parent.
+    /// A context for a sub-workflow: same ids and baggage, a copy of data,
+    /// fresh checkpoints, and the current step's span as parent.
     pub fn child(&self) -> WorkflowContext {
         let mut run = (*self.run).clone();
         run.checkpoints = Mutex::default();
@@ -334,18 +306,21 @@ mod tests {
             .with_workflow_id("w1")
             .with_session_id("s1")
             .with_data("k", 1)
-            .with_tag("t", "v")
             .with_baggage("b", "x");
         assert_eq!(ctx.correlation_id(), "c1");
         assert_eq!(ctx.workflow_id(), Some("w1"));
         assert_eq!(ctx.session_id(), Some("s1"));
         assert_eq!(ctx.data("k"), Some(serde_json::json!(1)));
-        assert_eq!(ctx.tags()["t"], "v");
-        assert_eq!(ctx.baggage()["b"], "x");
+        assert_eq!(ctx.baggage().get("b").map(|v| v.as_str()), Some("x"));
         ctx.checkpoint("one");
         assert_eq!(ctx.checkpoints()[0].0, "one");
         let child = ctx.child();
         assert_eq!(child.correlation_id(), "c1");
+        assert_eq!(
+            child.baggage().len(),
+            1,
+            "baggage travels to a sub-workflow"
+        );
         assert!(child.checkpoints().is_empty());
         child.set_data("k", 2);
         assert_eq!(

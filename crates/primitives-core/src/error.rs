@@ -9,40 +9,44 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The error every [`Primitive`](crate::Primitive) returns.
 ///
-/// It wraps the underlying error and a short, bounded *kind* used as the
+/// It wraps the underlying error and a short, bounded *error type* used as the
 /// `error_type` metric label and span attribute: `timeout`, `circuit_open`,
 /// `no_route`, … for this crate's own failures, and the type name of a user
 /// error (`MyError`, not its message). Like `anyhow::Error`, it converts from
 /// any `std::error::Error` with `?`, and it does not itself implement
 /// `std::error::Error` (convert with [`Error::into_boxed`] or `BoxError::from`).
 pub struct Error {
-    kind: Cow<'static, str>,
+    error_type: Cow<'static, str>,
     inner: BoxError,
 }
 
 impl Error {
-    /// Wraps `err` with an explicit kind (keep kinds few and static: they
-    /// become metric label values).
-    pub fn with_kind(kind: impl Into<Cow<'static, str>>, err: impl Into<BoxError>) -> Self {
+    /// Wraps `err` with an explicit error type (keep them few and static:
+    /// they become metric label values).
+    pub fn with_error_type(
+        error_type: impl Into<Cow<'static, str>>,
+        err: impl Into<BoxError>,
+    ) -> Self {
         Error {
-            kind: kind.into(),
+            error_type: error_type.into(),
             inner: err.into(),
         }
     }
 
-    /// An error from a message. Its kind is `error`.
+    /// An error from a message. Its error type is `error`.
     pub fn msg(message: impl fmt::Display) -> Self {
-        Error::with_kind("error", message.to_string())
+        Error::with_error_type("error", message.to_string())
     }
 
-    /// The short, bounded kind of this error (the `error_type` label).
-    pub fn kind(&self) -> &str {
-        &self.kind
+    /// The short, bounded category of this error: the `error_type` metric
+    /// label and the `error.type` span attribute.
+    pub fn error_type(&self) -> &str {
+        &self.error_type
     }
 
-    /// Returns a copy of this error with another kind.
-    pub fn set_kind(mut self, kind: impl Into<Cow<'static, str>>) -> Self {
-        self.kind = kind.into();
+    /// This error with another error type.
+    pub fn set_error_type(mut self, error_type: impl Into<Cow<'static, str>>) -> Self {
+        self.error_type = error_type.into();
         self
     }
 
@@ -80,7 +84,7 @@ where
 {
     fn from(err: E) -> Self {
         Error {
-            kind: Cow::Borrowed(short_type_name(std::any::type_name::<E>())),
+            error_type: Cow::Borrowed(short_type_name(std::any::type_name::<E>())),
             inner: Box::new(err),
         }
     }
@@ -113,7 +117,7 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Error")
-            .field("kind", &self.kind)
+            .field("error_type", &self.error_type)
             .field("error", &self.inner)
             .finish()
     }
@@ -206,9 +210,9 @@ mod tests {
     struct MyError;
 
     #[test]
-    fn kind_is_the_short_type_name() {
+    fn error_type_is_the_short_type_name() {
         let err: Error = MyError.into();
-        assert_eq!(err.kind(), "MyError");
+        assert_eq!(err.error_type(), "MyError");
         assert!(err.is::<MyError>());
         assert_eq!(err.to_string(), "boom");
         assert_eq!(short_type_name("a::b::C<d::E>"), "C");

@@ -36,7 +36,8 @@
 //! `branch.index`, `retry.attempt`, `fallback.role`, `router.route`, …),
 //! status, and on failure the exception. A run is exactly one trace whose
 //! tree mirrors the composition; its root span carries
-//! `workflow.correlation_id` and `workflow.id`.
+//! `workflow.correlation_id`, `workflow.id` and `session.id` (the last two
+//! when set).
 //!
 //! Metrics, through the OpenTelemetry metrics API:
 //!
@@ -52,12 +53,30 @@
 //! | `circuit_breaker_transitions` (counter) | `circuit_breaker_transitions_total` | primitive, from, to |
 //! | `cache_hit` / `cache_miss` (counters) | `cache_hit_total` / `cache_miss_total` | primitive |
 //!
-//! Labels are bounded: primitive names, types and error *kinds*, never
+//! Labels are bounded: primitive names, types and error types, never
 //! correlation ids, inputs or error messages.
 //!
 //! Log events (`tracing`, target `primitives_core`): step start/end at
 //! DEBUG, step failure at WARN, one INFO line per finished run (ERROR when
-//! it failed), with `correlation_id`, `workflow_id` and the primitive name.
+//! it failed), with `correlation_id`, `workflow_id` (when set), the
+//! primitive's name and type and `duration_ms`. The run's line is written
+//! in the root span's context, so a log formatter gives it the run's
+//! `trace_id` and the root span's `span_id`.
+//!
+//! The names of every attribute, instrument and label are constants in
+//! [`semconv`].
+//!
+//! # Writing your own composite
+//!
+//! Hold each child as a [`Step`] and run it with [`Step::call`], giving its
+//! [`Position`] in the composite: the child gets the same span, position
+//! attribute, metrics and log events as under a built-in composite.
+//!
+//! # Modules for integrators
+//!
+//! [`sink`] (span sink, finished spans, sampling hints, duration observer)
+//! and [`telemetry`] (the handle, its builder and the global slot) are what
+//! an exporter crate implements or installs; applications don't need them.
 //!
 //! # Crate feature flags
 //!
@@ -66,25 +85,35 @@
 //!   `opentelemetry_sdk`.
 
 mod clock;
+pub mod compose;
 mod context;
 mod error;
+mod ext;
+mod identity;
 mod instrument;
+mod name;
+mod position;
 mod primitive;
 mod primitives;
-pub mod span;
+pub mod semconv;
+pub mod sink;
 mod stats;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod workflow;
 
 pub use async_trait::async_trait;
-pub use context::{current_correlation_id, RunIdentity, WorkflowContext};
+pub use context::WorkflowContext;
 pub use error::{
     BoxError, CircuitOpen, Elapsed, EmptyParallel, EmptySequential, Error, MockError, NoCase,
     NoRoute, SagaFailed,
 };
+pub use ext::PrimitiveExt;
+pub use identity::{current_correlation_id, current_run_identity, RunIdentity};
 pub use instrument::Step;
-pub use primitive::{BoxedPrimitive, Primitive, PrimitiveExt, Workflow};
+pub use position::Position;
+pub use primitive::{BoxedPrimitive, Primitive};
 pub use primitives::cache::{Cache, CacheBuilder};
 pub use primitives::circuit_breaker::{CircuitBreaker, CircuitState};
 pub use primitives::conditional::Conditional;
@@ -100,66 +129,4 @@ pub use primitives::switch::Switch;
 pub use primitives::timeout::Timeout;
 pub use stats::PrimitiveMetrics;
 pub use telemetry::Telemetry;
-
-/// The typed lists behind `>>` and `|`. They appear in the types of
-/// composed workflows; you rarely name them.
-pub mod compose {
-    pub use crate::primitives::parallel::{Both, BranchList, Branches, One};
-    pub use crate::primitives::sequential::{Chain, First, Steps, Then};
-}
-
-use compose::{Both, First, One, Then};
-
-/// `>>` and `|` for every built-in primitive. (Your own types get the same
-/// through [`PrimitiveExt::then`] and [`PrimitiveExt::parallel`]; Rust's
-/// coherence rules don't let a library implement operators for them.)
-macro_rules! compose_ops {
-    ($($ty:ident [$($g:ident),*]),* $(,)?) => {$(
-        impl<$($g,)* Rhs> std::ops::Shr<Rhs> for $ty<$($g),*> {
-            type Output = Sequential<Then<First<Self>, Rhs>>;
-            fn shr(self, rhs: Rhs) -> Self::Output {
-                Sequential::from_chain(Then::new(First::new(self), rhs))
-            }
-        }
-        impl<$($g,)* Rhs> std::ops::BitOr<Rhs> for $ty<$($g),*> {
-            type Output = Parallel<Both<One<Self>, Rhs>>;
-            fn bitor(self, rhs: Rhs) -> Self::Output {
-                Parallel::from_branches(Both::new(One::new(self), rhs))
-            }
-        }
-    )*};
-}
-
-compose_ops!(
-    Lambda[F],
-    ContextLambda[F],
-    Conditional[F, T, E],
-    Switch[In, Out],
-    Router[In, Out],
-    Retry[P],
-    Fallback[P, F],
-    Timeout[P],
-    Cache[P, K, V, F],
-    CircuitBreaker[P],
-    Saga[A, C],
-    MockPrimitive[In, Out],
-    Workflow[In, Out],
-);
-
-macro_rules! compose_cross_ops {
-    () => {
-        impl<C, Rhs> std::ops::BitOr<Rhs> for Sequential<C> {
-            type Output = Parallel<Both<One<Self>, Rhs>>;
-            fn bitor(self, rhs: Rhs) -> Self::Output {
-                Parallel::from_branches(Both::new(One::new(self), rhs))
-            }
-        }
-        impl<L, Rhs> std::ops::Shr<Rhs> for Parallel<L> {
-            type Output = Sequential<Then<First<Self>, Rhs>>;
-            fn shr(self, rhs: Rhs) -> Self::Output {
-                Sequential::from_chain(Then::new(First::new(self), rhs))
-            }
-        }
-    };
-}
-compose_cross_ops!();
+pub use workflow::Workflow;

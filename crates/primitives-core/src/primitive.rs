@@ -1,26 +1,26 @@
-//! The [`Primitive`] trait, the type-erased [`Workflow`], and [`PrimitiveExt`].
+//! The [`Primitive`] trait.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
 use opentelemetry::KeyValue;
 
-use crate::instrument::{Position, Step};
-use crate::{Error, Parallel, Sequential, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
 
 /// One step of a workflow: takes an input, returns an output or an [`Error`].
 ///
 /// Implement [`execute`](Primitive::execute); everything else has defaults.
-/// Never call `execute` yourself from outside a primitive: call
-/// [`PrimitiveExt::run`] (or [`Workflow::run`]), which wraps the call in the
-/// step's span, metrics and log events. Composites (`>>`, `|`, [`Retry`](crate::Retry), …)
-/// call their children the same way, so every step of a run is observed
-/// exactly once, in one trace.
+/// **Implement `execute`, call `run`** (as you implement `Future::poll` and
+/// write `.await`): [`PrimitiveExt::run`](crate::PrimitiveExt::run), [`Workflow::run`](crate::Workflow::run)
+/// and, inside a composite, [`Step::call`](crate::Step::call) wrap the call
+/// in the step's span, metrics and log events. Composites (`>>`, `|`,
+/// [`Retry`](crate::Retry), …) call their children the same way, so every
+/// step of a run is observed exactly once, in one trace.
 ///
 /// The trait is object safe: `Arc<dyn Primitive<In, Output = Out>>` (and the
-/// [`Workflow`] wrapper) stores heterogeneous steps.
+/// [`Workflow`](crate::Workflow) wrapper) stores heterogeneous steps.
 ///
 /// ```
 /// use primitives_core::{async_trait, Error, Primitive, PrimitiveExt, WorkflowContext};
@@ -48,7 +48,13 @@ where
     /// What a successful execution returns.
     type Output: Send + 'static;
 
-    /// Runs the step. `ctx` carries this step's span: pass it on to children.
+    /// Runs the step. `ctx` carries this step's span: pass it on to
+    /// children (through [`Step::call`](crate::Step::call)).
+    ///
+    /// Calling `execute` directly runs the step *unobserved*: no span,
+    /// metrics or log events for this step itself (children it calls
+    /// through `Step::call` are still observed). Call
+    /// [`PrimitiveExt::run`](crate::PrimitiveExt::run) instead.
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Self::Output, Error>;
 
     /// The step's name, used in span names (`primitive.<name>`), metric
@@ -58,8 +64,9 @@ where
         crate::error::short_type_name(std::any::type_name::<Self>())
     }
 
-    /// The primitive's type (`primitive.type` / `type` label).
-    fn kind(&self) -> &'static str {
+    /// The primitive's type: the `primitive.type` span attribute and the
+    /// `type` metric label (`sequential`, `retry`, `lambda`, …).
+    fn primitive_type(&self) -> &'static str {
         "custom"
     }
 
@@ -95,8 +102,8 @@ macro_rules! forward_primitive {
             fn name(&self) -> &str {
                 (**self).name()
             }
-            fn kind(&self) -> &'static str {
-                (**self).kind()
+            fn primitive_type(&self) -> &'static str {
+                (**self).primitive_type()
             }
             fn span_attributes(&self) -> Vec<KeyValue> {
                 (**self).span_attributes()
@@ -109,117 +116,3 @@ forward_primitive!(Arc, Box);
 
 /// A shared, type-erased primitive.
 pub type BoxedPrimitive<In, Out> = Arc<dyn Primitive<In, Output = Out>>;
-
-/// A type-erased, cheaply clonable workflow: store heterogeneous steps,
-/// return them from functions, and [`run`](Workflow::run) them.
-///
-/// It keeps the instrumentation state of its root step (interned names,
-/// bound metric handles), so running the same `Workflow` many times is the
-/// fastest way to run a workflow.
-pub struct Workflow<In, Out> {
-    step: Arc<Step<BoxedPrimitive<In, Out>>>,
-}
-
-impl<In, Out> Clone for Workflow<In, Out> {
-    fn clone(&self) -> Self {
-        Workflow {
-            step: self.step.clone(),
-        }
-    }
-}
-
-impl<In, Out> fmt::Debug for Workflow<In, Out> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Workflow").finish_non_exhaustive()
-    }
-}
-
-impl<In: Send + 'static, Out: Send + 'static> Workflow<In, Out> {
-    /// Erases `primitive`'s type.
-    pub fn new<P>(primitive: P) -> Self
-    where
-        P: Primitive<In, Output = Out> + 'static,
-    {
-        Workflow {
-            step: Arc::new(Step::new(Arc::new(primitive))),
-        }
-    }
-
-    /// Runs the workflow: the root step's span (with
-    /// `workflow.correlation_id` and `workflow.id`) and every child span
-    /// form one trace.
-    pub fn run<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: In,
-    ) -> impl std::future::Future<Output = Result<Out, Error>> + Send + 'a {
-        // Not an `async fn`: one state machine fewer around the step's.
-        self.step.call(ctx, input, Position::None)
-    }
-}
-
-/// Transparent: a `Workflow` nested in a composite is observed once, by the
-/// composite's call.
-impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Workflow<In, Out> {
-    type Output = Out;
-    fn execute<'a, 'b, 'f>(
-        &'a self,
-        ctx: &'b WorkflowContext,
-        input: In,
-    ) -> BoxFuture<'f, Result<Out, Error>>
-    where
-        'a: 'f,
-        'b: 'f,
-        Self: 'f,
-    {
-        self.step.inner().execute(ctx, input)
-    }
-    fn name(&self) -> &str {
-        self.step.inner().name()
-    }
-    fn kind(&self) -> &'static str {
-        self.step.inner().kind()
-    }
-    fn span_attributes(&self) -> Vec<KeyValue> {
-        self.step.inner().span_attributes()
-    }
-}
-
-/// Methods every primitive gets: run it observed, compose it, erase its type.
-pub trait PrimitiveExt<In: Send + 'static>: Primitive<In> + Sized {
-    /// Runs this primitive as the root of a workflow run, observed. For a
-    /// workflow you run many times, build a [`Workflow`] once instead.
-    fn run<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: In,
-    ) -> impl std::future::Future<Output = Result<Self::Output, Error>> + Send + 'a {
-        crate::instrument::call_unstepped(self, ctx, input)
-    }
-
-    /// `self` then `next`, as a [`Sequential`] (same as `self >> next`).
-    fn then<B>(self, next: B) -> Sequential<crate::compose::Then<crate::compose::First<Self>, B>> {
-        Sequential::from_chain(crate::compose::Then::new(
-            crate::compose::First::new(self),
-            next,
-        ))
-    }
-
-    /// `self` and `other` on the same input, as a [`Parallel`] (same as `self | other`).
-    fn parallel<B>(self, other: B) -> Parallel<crate::compose::Both<crate::compose::One<Self>, B>> {
-        Parallel::from_branches(crate::compose::Both::new(
-            crate::compose::One::new(self),
-            other,
-        ))
-    }
-
-    /// Erases the type into a [`Workflow`].
-    fn into_workflow(self) -> Workflow<In, Self::Output>
-    where
-        Self: 'static,
-    {
-        Workflow::new(self)
-    }
-}
-
-impl<In: Send + 'static, P: Primitive<In>> PrimitiveExt<In> for P {}

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::telemetry::Name;
+use crate::name::Name;
 
 /// A snapshot of one primitive's statistics, readable in process.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -13,7 +13,7 @@ pub struct PrimitiveMetrics {
     /// Primitive name.
     pub name: String,
     /// Primitive type (`sequential`, `retry`, `lambda`, …).
-    pub kind: String,
+    pub primitive_type: String,
     /// Finished executions (successes + failures + cancellations).
     pub executions: u64,
     /// Executions that returned `Ok`.
@@ -129,7 +129,7 @@ impl Stats {
         let min = self.min_ns.load(Ordering::Relaxed);
         PrimitiveMetrics {
             name: name.to_owned(),
-            kind: kind.to_owned(),
+            primitive_type: kind.to_owned(),
             executions,
             successes,
             failures,

@@ -32,7 +32,7 @@ async fn sequential_runs_in_order_and_stops_at_first_error() {
     let after = Arc::new(after);
     let wf = add(1) >> MockPrimitive::<i64, i64>::failing("boom") >> after.clone();
     let err = wf.run(&ctx(), 0).await.unwrap_err();
-    assert_eq!(err.kind(), "MockError");
+    assert_eq!(err.error_type(), "MockError");
     assert_eq!(after.calls(), 0, "steps after a failure do not run");
 }
 
@@ -40,7 +40,7 @@ async fn sequential_runs_in_order_and_stops_at_first_error() {
 async fn empty_sequential_is_an_error() {
     let wf = Sequential::<primitives_core::compose::Steps<i64>>::from_steps(Vec::new());
     let err = wf.run(&ctx(), 1).await.unwrap_err();
-    assert_eq!(err.kind(), "empty_sequential");
+    assert_eq!(err.error_type(), "empty_sequential");
     assert!(err.is::<EmptySequential>());
     assert!(err.to_string().contains("add at least one step"), "{err}");
 }
@@ -128,7 +128,7 @@ async fn router_routes_defaults_and_names_missing_routes() {
     .route("pos", add(1));
     assert_eq!(router.run(&ctx(), 1).await.unwrap(), 2);
     let err = router.run(&ctx(), -1).await.unwrap_err();
-    assert_eq!(err.kind(), "no_route");
+    assert_eq!(err.error_type(), "no_route");
     let no_route = err.downcast_ref::<NoRoute>().unwrap();
     assert_eq!(no_route.key, "neg");
     assert_eq!(no_route.known, vec!["pos".to_string()]);
@@ -226,7 +226,7 @@ async fn timeout_on_a_never_ending_step() {
         Duration::from_millis(20),
     );
     let err = t.run(&ctx(), 1).await.unwrap_err();
-    assert_eq!(err.kind(), "timeout");
+    assert_eq!(err.error_type(), "timeout");
     let elapsed = err.downcast_ref::<Elapsed>().unwrap();
     assert_eq!(elapsed.budget, Duration::from_millis(20));
     let fast = Timeout::new(add(1), Duration::from_secs(1));
@@ -251,7 +251,7 @@ async fn circuit_breaker_transitions_closed_open_half_open_closed() {
     assert_eq!(cb.state(), CircuitState::Open);
     // Open: fails fast without calling the inner step.
     let err = cb.run(&ctx(), 0).await.unwrap_err();
-    assert_eq!(err.kind(), "circuit_open");
+    assert_eq!(err.error_type(), "circuit_open");
     assert!(err.is::<CircuitOpen>());
     assert_eq!(mock.calls(), 2);
     // After the reset timeout, one trial: it fails ("c") and re-opens.
@@ -340,7 +340,11 @@ async fn saga_compensates_on_failure() {
     let err = saga.run(&ctx(), 9).await.unwrap_err();
     let failed = err.downcast_ref::<SagaFailed>().unwrap();
     assert!(failed.compensated);
-    assert_eq!(err.kind(), "MockError", "the action's error kind is kept");
+    assert_eq!(
+        err.error_type(),
+        "MockError",
+        "the action's error kind is kept"
+    );
     assert_eq!(comp.inputs(), vec![9]);
 
     let comp = Arc::new(MockPrimitive::<i64, ()>::returning(()));
@@ -385,7 +389,7 @@ async fn user_errors_convert_with_question_mark() {
         Ok::<_, Error>(x)
     });
     let err = step.run(&ctx(), 2).await.unwrap_err();
-    assert_eq!(err.kind(), "QuotaExceeded");
+    assert_eq!(err.error_type(), "QuotaExceeded");
     assert_eq!(err.to_string(), "quota exceeded");
 }
 

@@ -140,3 +140,73 @@ async fn failed_runs_are_logged_at_error_even_when_info_is_off() {
             && lines[0].contains("e-err")
     );
 }
+
+/// Timestamps and durations differ between runs; everything else must not.
+fn normalized(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.contains(" primitives_core: "))
+        .map(|l| {
+            l.split(' ')
+                .skip(1)
+                .map(|w| {
+                    if w.starts_with("duration_ms=") {
+                        "duration_ms=_"
+                    } else {
+                        w
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_untraced_path_writes_the_same_events_as_the_observed_one() {
+    let observed = {
+        let (buf, _g) = capture(tracing::Level::DEBUG);
+        let t = TestTelemetry::new();
+        run_both(
+            t.context().with_correlation_id("same-ok"),
+            t.context()
+                .with_correlation_id("same-err")
+                .with_workflow_id("wf"),
+        )
+        .await;
+        lines(&buf)
+    };
+    let untraced = {
+        let (buf, _g) = capture(tracing::Level::DEBUG);
+        run_both(
+            WorkflowContext::new().with_correlation_id("same-ok"),
+            WorkflowContext::new()
+                .with_correlation_id("same-err")
+                .with_workflow_id("wf"),
+        )
+        .await;
+        lines(&buf)
+    };
+    assert_eq!(normalized(&untraced), normalized(&observed));
+    let failed: Vec<_> = untraced
+        .iter()
+        .filter(|l| l.contains("step failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{untraced:#?}");
+    for field in [
+        "type=\"lambda\"",
+        "duration_ms=",
+        "workflow_id=\"wf\"",
+        "error_type=\"error\"",
+    ] {
+        assert!(failed[0].contains(field), "{field} in {}", failed[0]);
+    }
+    let done = untraced
+        .iter()
+        .find(|l| l.contains("workflow run completed"))
+        .unwrap();
+    assert!(
+        !done.contains("workflow_id"),
+        "no empty workflow_id: {done}"
+    );
+}

@@ -19,7 +19,7 @@ fn add(name: &'static str, n: i64) -> Lambda<impl Fn(i64) -> Ready + Send + Sync
 fn fails_on_odd(name: &'static str) -> Lambda<impl Fn(i64) -> Ready + Send + Sync> {
     lambda(name, |x: i64| {
         std::future::ready(if x % 2 == 1 {
-            Err(Error::with_kind("odd_input", "odd input"))
+            Err(Error::with_error_type("odd_input", "odd input"))
         } else {
             Ok(x)
         })
@@ -242,7 +242,7 @@ async fn in_process_statistics() {
     }
     let stats = t.primitive_metrics();
     let check = stats.iter().find(|p| p.name == "check").unwrap();
-    assert_eq!(check.kind, "lambda");
+    assert_eq!(check.primitive_type, "lambda");
     assert_eq!(check.executions, 4);
     assert_eq!(check.successes, 2);
     assert_eq!(check.failures, 2);

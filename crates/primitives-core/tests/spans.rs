@@ -60,7 +60,8 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     let ctx = t
         .context()
         .with_correlation_id("req-1")
-        .with_workflow_id("wf-1");
+        .with_workflow_id("wf-1")
+        .with_session_id("sess-1");
     let out = workflow.run(&ctx, 0).await.unwrap();
     assert_eq!(out, vec![16, 26]);
 
@@ -75,7 +76,11 @@ async fn composition_is_one_trace_whose_tree_mirrors_it() {
     assert_eq!(root.parent_span_id, SpanId::INVALID);
     assert_eq!(string(root, "workflow.correlation_id"), "req-1");
     assert_eq!(string(root, "workflow.id"), "wf-1");
+    assert_eq!(string(root, "session.id"), "sess-1");
     assert_eq!(string(root, "primitive.type"), "sequential");
+    for s in spans.iter().filter(|s| s.name != "primitive.pipeline") {
+        assert!(attr(s, "session.id").is_none(), "run ids on the root only");
+    }
     assert_eq!(
         root.status,
         Status::Unset,

@@ -8,9 +8,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 
-use crate::instrument::{count, Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
+use crate::instrument::{count, Step};
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// Returns a cached output when the key function's key was seen within the
 /// TTL; otherwise runs the inner step (its span a child of the cache's) and
@@ -153,20 +157,20 @@ where
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
         let key = (self.key_fn)(&input);
         if let Some(hit) = self.store.get(&key).await {
-            ctx.set_attribute(KeyValue::new("cache.hit", true));
+            ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
             return Ok(hit);
         }
-        ctx.set_attribute(KeyValue::new("cache.hit", false));
+        ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
         count(ctx, |i| &i.cache_miss, &self.name, &[]);
-        let value = self.inner.call(ctx, input, Position::None).await?;
+        let value = self.inner.call(ctx, input, Position::none()).await?;
         self.store.insert(key, value.clone()).await;
         Ok(value)
     }
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "cache"
     }
 }

@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 
-use crate::error::CircuitOpen;
-use crate::instrument::{count, Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{CircuitOpen, Error};
+use crate::instrument::{count, Step};
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// A circuit breaker's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,8 +234,11 @@ where
                 failures,
                 retry_after,
             } => {
-                ctx.set_attribute(KeyValue::new("circuit.state", CircuitState::Open.as_str()));
-                return Err(Error::with_kind(
+                ctx.set_attribute(KeyValue::new(
+                    attr::CIRCUIT_STATE,
+                    CircuitState::Open.as_str(),
+                ));
+                return Err(Error::with_error_type(
                     "circuit_open",
                     CircuitOpen {
                         primitive: self.name.to_string(),
@@ -242,12 +248,12 @@ where
                 ));
             }
         };
-        ctx.set_attribute(KeyValue::new("circuit.state", found.as_str()));
+        ctx.set_attribute(KeyValue::new(attr::CIRCUIT_STATE, found.as_str()));
         let mut guard = TrialGuard {
             breaker: self,
             armed: trial,
         };
-        let result = self.inner.call(ctx, input, Position::None).await;
+        let result = self.inner.call(ctx, input, Position::none()).await;
         guard.armed = false;
         self.record(ctx, result.is_ok(), trial);
         result
@@ -255,7 +261,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "circuit_breaker"
     }
 }

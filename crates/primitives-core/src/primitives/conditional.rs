@@ -5,9 +5,13 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::instrument::{Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
+use crate::instrument::Step;
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// Runs `then` when the predicate holds for the input, `otherwise` when it
 /// does not. The chosen child's span carries `condition.branch` = `then` |
@@ -56,17 +60,17 @@ where
     type Output = T::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<T::Output, Error> {
         if (self.predicate)(&input) {
-            let at = Position::Attr("condition.branch", Name::fixed("then"));
+            let at = Position::named(attr::CONDITION_BRANCH, Name::fixed("then"));
             self.then.call(ctx, input, at).await
         } else {
-            let at = Position::Attr("condition.branch", Name::fixed("else"));
+            let at = Position::named(attr::CONDITION_BRANCH, Name::fixed("else"));
             self.otherwise.call(ctx, input, at).await
         }
     }
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "conditional"
     }
 }

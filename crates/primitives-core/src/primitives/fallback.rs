@@ -6,9 +6,13 @@ use std::fmt;
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 
-use crate::instrument::{count, Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
+use crate::instrument::{count, Step};
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// Runs `primary`; if it fails, runs `fallback` on the same input. When both
 /// fail, returns the **primary's** error (the fallback's is logged and on
@@ -54,20 +58,20 @@ where
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
-        let role = |r: &'static str| Position::Attr("fallback.role", Name::fixed(r));
+        let role = |r: &'static str| Position::named(attr::FALLBACK_ROLE, Name::fixed(r));
         let primary_err = match self.primary.call(ctx, input.clone(), role("primary")).await {
             Ok(v) => return Ok(v),
             Err(e) => e,
         };
         count(ctx, |i| &i.fallback_used, &self.name, &[]);
-        ctx.set_attribute(KeyValue::new("fallback.used", true));
+        ctx.set_attribute(KeyValue::new(attr::FALLBACK_USED, true));
         match self.fallback.call(ctx, input, role("fallback")).await {
             Ok(v) => Ok(v),
             Err(fallback_err) => {
                 tracing::warn!(
                     target: "primitives_core",
                     primitive = %self.name,
-                    error_type = fallback_err.kind(),
+                    error_type = fallback_err.error_type(),
                     error = %fallback_err,
                     "fallback failed too; returning the primary error"
                 );
@@ -78,7 +82,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "fallback"
     }
 }

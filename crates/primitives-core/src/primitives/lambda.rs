@@ -6,8 +6,10 @@ use std::future::Future;
 
 use async_trait::async_trait;
 
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
+use crate::name::Name;
+use crate::primitive::Primitive;
 
 /// A primitive from an async closure over the input.
 ///
@@ -61,7 +63,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "lambda"
     }
 }
@@ -106,7 +108,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "lambda"
     }
 }

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::MockError;
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{Error, MockError};
+use crate::name::Name;
+use crate::primitive::Primitive;
 
 #[derive(Clone)]
 enum Reply<Out> {
@@ -149,7 +150,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "mock"
     }
 }

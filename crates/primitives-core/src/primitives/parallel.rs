@@ -4,12 +4,15 @@ use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
-use futures_util::future::{try_join_all, BoxFuture};
+use futures_util::future::try_join_all;
 
-use crate::error::EmptyParallel;
-use crate::instrument::{Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, Workflow, WorkflowContext};
+use crate::compose::branches::{Both, BranchList, Branches};
+use crate::context::WorkflowContext;
+use crate::error::{EmptyParallel, Error};
+use crate::instrument::Step;
+use crate::name::Name;
+use crate::primitive::Primitive;
+use crate::workflow::Workflow;
 
 /// Runs every branch on a clone of the input, concurrently, and returns
 /// their outputs in branch order.
@@ -29,128 +32,6 @@ impl<L> fmt::Debug for Parallel<L> {
         f.debug_struct("Parallel")
             .field("name", &self.name)
             .finish_non_exhaustive()
-    }
-}
-
-/// A typed list of branches with one output type. Implemented by this
-/// module's list links; you don't implement it.
-pub trait Branches<In: Send + 'static>: Send + Sync {
-    /// Output of each branch.
-    type Output: Send + 'static;
-    /// Number of branches.
-    fn len(&self) -> usize;
-    /// Whether there are no branches.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Starts every branch on a clone of `input` (not polled yet).
-    fn start<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: &In,
-        first: usize,
-        out: &mut Vec<BoxFuture<'a, Result<Self::Output, Error>>>,
-    );
-}
-
-/// The first branch.
-#[derive(Debug)]
-pub struct One<P>(Step<P>);
-
-impl<P> One<P> {
-    pub(crate) fn new(p: P) -> Self {
-        One(Step::new(p))
-    }
-}
-
-/// Branches plus one more.
-#[derive(Debug)]
-pub struct Both<L, B>(L, Step<B>);
-
-impl<L, B> Both<L, B> {
-    pub(crate) fn new(l: L, b: B) -> Self {
-        Both(l, Step::new(b))
-    }
-}
-
-impl<In, P> Branches<In> for One<P>
-where
-    In: Clone + Send + Sync + 'static,
-    P: Primitive<In>,
-{
-    type Output = P::Output;
-    fn len(&self) -> usize {
-        1
-    }
-    fn start<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: &In,
-        first: usize,
-        out: &mut Vec<BoxFuture<'a, Result<Self::Output, Error>>>,
-    ) {
-        out.push(Box::pin(self.0.call(
-            ctx,
-            input.clone(),
-            Position::Branch(first),
-        )));
-    }
-}
-
-impl<In, L, B> Branches<In> for Both<L, B>
-where
-    In: Clone + Send + Sync + 'static,
-    L: Branches<In>,
-    B: Primitive<In, Output = L::Output>,
-{
-    type Output = L::Output;
-    fn len(&self) -> usize {
-        self.0.len() + 1
-    }
-    fn start<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: &In,
-        first: usize,
-        out: &mut Vec<BoxFuture<'a, Result<Self::Output, Error>>>,
-    ) {
-        self.0.start(ctx, input, first, out);
-        let index = first + self.0.len();
-        out.push(Box::pin(self.1.call(
-            ctx,
-            input.clone(),
-            Position::Branch(index),
-        )));
-    }
-}
-
-/// Branches of one type chosen at run time ([`Parallel::from_workflows`]).
-#[derive(Debug)]
-pub struct BranchList<In, Out>(Vec<Step<Workflow<In, Out>>>);
-
-impl<In, Out> Branches<In> for BranchList<In, Out>
-where
-    In: Clone + Send + Sync + 'static,
-    Out: Send + 'static,
-{
-    type Output = Out;
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn start<'a>(
-        &'a self,
-        ctx: &'a WorkflowContext,
-        input: &In,
-        first: usize,
-        out: &mut Vec<BoxFuture<'a, Result<Out, Error>>>,
-    ) {
-        for (i, step) in self.0.iter().enumerate() {
-            out.push(Box::pin(step.call(
-                ctx,
-                input.clone(),
-                Position::Branch(first + i),
-            )));
-        }
     }
 }
 
@@ -180,7 +61,9 @@ impl<L> Parallel<L> {
 impl<In, Out> Parallel<BranchList<In, Out>> {
     /// Branches chosen at run time. Empty fails with [`EmptyParallel`].
     pub fn from_workflows(branches: impl IntoIterator<Item = Workflow<In, Out>>) -> Self {
-        Parallel::from_branches(BranchList(branches.into_iter().map(Step::new).collect()))
+        Parallel::from_branches(BranchList::new(
+            branches.into_iter().map(Step::new).collect(),
+        ))
     }
 }
 
@@ -193,7 +76,7 @@ where
     type Output = Vec<L::Output>;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Self::Output, Error> {
         if self.branches.is_empty() {
-            return Err(Error::with_kind(
+            return Err(Error::with_error_type(
                 "empty_parallel",
                 EmptyParallel {
                     primitive: self.name.to_string(),
@@ -208,14 +91,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "parallel"
-    }
-}
-
-impl<L, R> std::ops::BitOr<R> for Parallel<L> {
-    type Output = Parallel<Both<L, R>>;
-    fn bitor(self, rhs: R) -> Self::Output {
-        self.branch(rhs)
     }
 }

@@ -9,9 +9,13 @@ use async_trait::async_trait;
 use opentelemetry::KeyValue;
 use rand::Rng;
 
-use crate::instrument::{count, Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::Error;
+use crate::instrument::{count, Step};
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 type RetryIf = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
 
@@ -118,7 +122,7 @@ where
         loop {
             let result = self
                 .inner
-                .call(ctx, input.clone(), Position::Attempt(attempt))
+                .call(ctx, input.clone(), Position::attempt(attempt))
                 .await;
             let err = match result {
                 Ok(v) => {
@@ -140,7 +144,7 @@ where
                     &self.name,
                     &[KeyValue::new("outcome", "exhausted")],
                 );
-                ctx.set_attribute(KeyValue::new("retry.attempts", i64::from(attempt)));
+                ctx.set_attribute(KeyValue::new(attr::RETRY_ATTEMPTS, i64::from(attempt)));
                 return Err(err);
             }
             count(
@@ -156,7 +160,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "retry"
     }
 }

@@ -6,10 +6,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::error::NoRoute;
-use crate::instrument::{Position, Step};
-use crate::telemetry::{intern, Name};
-use crate::{Error, Primitive, Workflow, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{Error, NoRoute};
+use crate::instrument::Step;
+use crate::name::{intern, Name};
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
+use crate::workflow::Workflow;
 
 type Route<In, Out> = (Name, Step<Workflow<In, Out>>);
 type Selector<In> = Box<dyn Fn(&In, &WorkflowContext) -> String + Send + Sync>;
@@ -101,7 +105,7 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Router<In, Out> 
             .get(&key)
             .or_else(|| self.default.as_ref().and_then(|d| self.routes.get(d)));
         let Some((route_name, step)) = route else {
-            return Err(Error::with_kind(
+            return Err(Error::with_error_type(
                 "no_route",
                 NoRoute {
                     primitive: self.name.to_string(),
@@ -110,18 +114,18 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Router<In, Out> 
                 },
             ));
         };
-        ctx.set_attribute(route_name.kv("router.route"));
+        ctx.set_attribute(route_name.kv(attr::ROUTER_ROUTE));
         step.call(
             ctx,
             input,
-            Position::Attr("router.route", route_name.clone()),
+            Position::named(attr::ROUTER_ROUTE, route_name.clone()),
         )
         .await
     }
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "router"
     }
 }

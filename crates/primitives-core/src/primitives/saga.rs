@@ -6,10 +6,13 @@ use std::fmt;
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 
-use crate::error::SagaFailed;
-use crate::instrument::{Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{Error, SagaFailed};
+use crate::instrument::Step;
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// Runs `action`; if it fails, runs `compensation` on the same input to undo
 /// partial effects, then fails with [`SagaFailed`] (keeping the action's
@@ -59,7 +62,7 @@ where
 {
     type Output = A::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<A::Output, Error> {
-        let role = |r: &'static str| Position::Attr("saga.role", Name::fixed(r));
+        let role = |r: &'static str| Position::named(attr::SAGA_ROLE, Name::fixed(r));
         let err = match self.action.call(ctx, input.clone(), role("action")).await {
             Ok(v) => return Ok(v),
             Err(e) => e,
@@ -69,9 +72,9 @@ where
             .call(ctx, input, role("compensation"))
             .await
             .is_ok();
-        ctx.set_attribute(KeyValue::new("saga.compensated", compensated));
-        let kind = err.kind().to_owned();
-        Err(Error::with_kind(
+        ctx.set_attribute(KeyValue::new(attr::SAGA_COMPENSATED, compensated));
+        let kind = err.error_type().to_owned();
+        Err(Error::with_error_type(
             kind,
             SagaFailed {
                 primitive: self.name.to_string(),
@@ -83,7 +86,7 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "saga"
     }
 }

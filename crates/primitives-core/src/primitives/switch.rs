@@ -5,10 +5,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::error::NoCase;
-use crate::instrument::{Position, Step};
-use crate::telemetry::{intern, Name};
-use crate::{Error, Primitive, Workflow, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{Error, NoCase};
+use crate::instrument::Step;
+use crate::name::{intern, Name};
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
+use crate::workflow::Workflow;
 
 type Case<In, Out> = (Name, Predicate<In>, Step<Workflow<In, Out>>);
 type Predicate<In> = Box<dyn Fn(&In) -> bool + Send + Sync>;
@@ -86,16 +90,16 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Switch<In, Out> 
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<Out, Error> {
         for (case, when, step) in &self.cases {
             if when(&input) {
-                let at = Position::Attr("switch.case", case.clone());
+                let at = Position::named(attr::SWITCH_CASE, case.clone());
                 return step.call(ctx, input, at).await;
             }
         }
         match &self.default {
             Some(step) => {
-                let at = Position::Attr("switch.case", Name::fixed("default"));
+                let at = Position::named(attr::SWITCH_CASE, Name::fixed("default"));
                 step.call(ctx, input, at).await
             }
-            None => Err(Error::with_kind(
+            None => Err(Error::with_error_type(
                 "no_case",
                 NoCase {
                     primitive: self.name.to_string(),
@@ -107,7 +111,7 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Switch<In, Out> 
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "switch"
     }
 }

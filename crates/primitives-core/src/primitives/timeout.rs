@@ -7,10 +7,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
 
-use crate::error::Elapsed;
-use crate::instrument::{count, Position, Step};
-use crate::telemetry::Name;
-use crate::{Error, Primitive, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::error::{Elapsed, Error};
+use crate::instrument::{count, Step};
+use crate::name::Name;
+use crate::position::Position;
+use crate::primitive::Primitive;
+use crate::semconv::attr;
 
 /// Fails with [`Elapsed`] (kind `timeout`) when the inner step does not
 /// finish within the budget; the inner step is cancelled (its span ends
@@ -62,12 +65,12 @@ where
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
-        let inner = self.inner.call(ctx, input, Position::None);
+        let inner = self.inner.call(ctx, input, Position::none());
         match tokio::time::timeout(self.budget, inner).await {
             Ok(result) => result,
             Err(_) => {
                 count(ctx, |i| &i.timeout_expired, &self.name, &[]);
-                Err(Error::with_kind(
+                Err(Error::with_error_type(
                     "timeout",
                     Elapsed {
                         primitive: self.name.to_string(),
@@ -80,11 +83,11 @@ where
     fn name(&self) -> &str {
         &self.name
     }
-    fn kind(&self) -> &'static str {
+    fn primitive_type(&self) -> &'static str {
         "timeout"
     }
     fn span_attributes(&self) -> Vec<KeyValue> {
         let ms = i64::try_from(self.budget.as_millis()).unwrap_or(i64::MAX);
-        vec![KeyValue::new("timeout.budget_ms", ms)]
+        vec![KeyValue::new(attr::TIMEOUT_BUDGET_MS, ms)]
     }
 }

@@ -1,0 +1,40 @@
+//! The tables of `docs/configuration.md`, rendered from the field table.
+
+use std::fmt::Write as _;
+
+use super::fields::FIELDS;
+
+/// The field table and the environment variable table, as Markdown:
+/// `docs/configuration.md` holds exactly this between its
+/// `<!-- fields:start -->` and `<!-- fields:end -->` markers (a test checks).
+pub fn markdown_tables() -> String {
+    let mut out = String::new();
+    out.push_str("## Fields\n\n");
+    out.push_str("| field | file key | default | notes |\n|---|---|---|---|\n");
+    for f in FIELDS {
+        let _ = writeln!(
+            out,
+            "| `{}` | `{}` | {} | {} |",
+            f.name, f.file_key, f.default, f.doc
+        );
+    }
+    out.push_str("\n## Environment variables\n\n");
+    out.push_str(
+        "Where a field lists several, the first one set wins.\n\n| variable | field |\n|---|---|\n",
+    );
+    for f in FIELDS {
+        for (i, entry) in f.env.iter().enumerate() {
+            let var = match entry.split_once(':') {
+                Some((var, key)) => format!("`{var}` (its `{key}` entry)"),
+                None => format!("`{entry}`"),
+            };
+            let rank = if f.env.len() > 1 {
+                format!(" ({} of {})", i + 1, f.env.len())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(out, "| {var} | `{}`{rank} |", f.name);
+        }
+    }
+    out
+}

@@ -1,0 +1,141 @@
+//! The field table: every config field, once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::load::ConfigBuilder;
+use super::parse::{
+    count, parse_bool, parse_kv_list, parse_millis, parse_port, parse_protocol, ratio,
+    resource_list, some_text, text,
+};
+use super::table::{arg_type, config_fields, Assign, Field, FromArg};
+use super::OtlpProtocol;
+
+config_fields! {
+    /// `service.name` resource attribute. Default `unknown_service`.
+    service_name: String = "unknown_service".into();
+        file "service_name", env ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES:service.name"],
+        parse text, default "`unknown_service`", notes "resource `service.name`";
+    /// `service.version`. Default `1.0.0`.
+    service_version: String = "1.0.0".into();
+        file "service_version", env ["OBSERVABILITY_SERVICE_VERSION", "OTEL_RESOURCE_ATTRIBUTES:service.version"],
+        parse text, default "`1.0.0`", notes "resource `service.version`";
+    /// `deployment.environment.name`. Default `development`.
+    environment: String = "development".into();
+        file "environment", env ["OBSERVABILITY_ENVIRONMENT", "OTEL_RESOURCE_ATTRIBUTES:deployment.environment.name", "OTEL_RESOURCE_ATTRIBUTES:deployment.environment"],
+        parse text, default "`development`", notes "resource `deployment.environment.name`";
+    /// Extra resource attributes (extra).
+    resource_attributes: BTreeMap<String, String> = BTreeMap::new();
+        file "resource_attributes", env ["OTEL_RESOURCE_ATTRIBUTES"],
+        parse resource_list, default "none", notes "extra resource attributes: a TOML table, or `k=v,k2=v2` (percent-encoded) in the variable";
+
+    /// OTLP base URL (`OTEL_EXPORTER_OTLP_ENDPOINT` meaning): for
+    /// http/protobuf `/v1/traces` and `/v1/metrics` are appended. `None`:
+    /// no OTLP export.
+    otlp_endpoint: Option<String> = None;
+        file "otlp_endpoint", env ["OTEL_EXPORTER_OTLP_ENDPOINT"],
+        parse some_text, arg String, default "none", notes "base URL; http/protobuf appends `/v1/traces`, `/v1/metrics`; none = no OTLP export";
+    /// Traces endpoint used as given (extra).
+    otlp_traces_endpoint: Option<String> = None;
+        file "otlp_traces_endpoint", env ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"],
+        parse some_text, arg String, default "none", notes "traces URL, used as given";
+    /// Metrics endpoint used as given (extra).
+    otlp_metrics_endpoint: Option<String> = None;
+        file "otlp_metrics_endpoint", env ["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+        parse some_text, arg String, default "none", notes "metrics URL, used as given";
+    /// OTLP transport (extra). Default gRPC.
+    otlp_protocol: OtlpProtocol = OtlpProtocol::Grpc;
+        file "otlp_protocol", env ["OTEL_EXPORTER_OTLP_PROTOCOL"],
+        parse parse_protocol, default "`grpc`", notes "`grpc` (port 4317) or `http/protobuf` (4318)";
+    /// Headers sent with every export, e.g. an API key (extra).
+    otlp_headers: BTreeMap<String, String> = BTreeMap::new();
+        file "otlp_headers", env ["OTEL_EXPORTER_OTLP_HEADERS"],
+        parse parse_kv_list, default "none", notes "sent with every export (API keys): a TOML table, or `k=v,k2=v2` (percent-encoded)";
+    /// Deadline of one export call (extra). Default 10 s.
+    export_timeout: Duration = Duration::from_secs(10);
+        file "export_timeout_ms", env ["OTEL_EXPORTER_OTLP_TIMEOUT"],
+        parse parse_millis, default "10 s", notes "deadline of one export call; milliseconds in file and variable";
+    /// Human-readable span lines on stderr, for debugging. Default off.
+    enable_console_exporter: bool = false;
+        file "enable_console_exporter", env ["OBSERVABILITY_ENABLE_CONSOLE_EXPORTER"],
+        parse parse_bool, default "false", notes "one human-readable line per span on stderr";
+
+    /// Serve Prometheus metrics. Default on.
+    enable_prometheus: bool = true;
+        file "enable_prometheus", env ["OBSERVABILITY_ENABLE_PROMETHEUS"],
+        parse parse_bool, default "true", notes "serve the Prometheus endpoint";
+    /// Bind address of the metrics server (extra). Default `127.0.0.1`.
+    prometheus_host: String = "127.0.0.1".into();
+        file "prometheus_host", env ["OTEL_EXPORTER_PROMETHEUS_HOST"],
+        parse text, default "`127.0.0.1`", notes "IP address to bind: loopback unless you choose otherwise";
+    /// Port of the metrics server. Default 9464.
+    prometheus_port: u16 = 9464;
+        file "prometheus_port", env ["OTEL_EXPORTER_PROMETHEUS_PORT", "PROMETHEUS_PORT"],
+        parse parse_port, default "9464", notes "1..=65535 (0 in code: any free port)";
+    /// Path of the metrics endpoint. Default `/metrics`.
+    prometheus_endpoint: String = "/metrics".into();
+        file "prometheus_endpoint", env ["OBSERVABILITY_PROMETHEUS_ENDPOINT"],
+        parse text, default "`/metrics`", notes "path starting with `/`";
+    /// Distinct label sets per metric on `/metrics` before extra series
+    /// fold into one `otel_metric_overflow="true"` series (extra). Default 2000.
+    metric_cardinality_limit: usize = 2000;
+        file "metric_cardinality_limit", env ["OBSERVABILITY_METRIC_CARDINALITY_LIMIT"],
+        parse count, default "2000", notes "label sets per metric on `/metrics` before folding into `otel_metric_overflow=\"true\"`";
+
+    /// Fraction of traces sampled, 0.0..=1.0. Default 1.0.
+    trace_sample_rate: f64 = 1.0;
+        file "trace_sample_rate", env ["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"],
+        parse ratio, default "1.0", notes "0.0..=1.0; from `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`, `parentbased_*`) and its `OTEL_TRACES_SAMPLER_ARG` (default 1.0)";
+    /// Follow the parent's sampling decision. Default on.
+    trace_parent_based: bool = true;
+        file "trace_parent_based", env ["OTEL_TRACES_SAMPLER"],
+        parse parse_bool, default "true", notes "follow the parent's decision (`parentbased_*` samplers)";
+
+    /// Application log level or `EnvFilter` directive; `RUST_LOG` wins when
+    /// set. Default `info`.
+    log_level: String = "info".into();
+        file "log_level", env ["RUST_LOG", "OBSERVABILITY_LOG_LEVEL"],
+        parse text, default "`info`", notes "an `EnvFilter` directive such as `info,my_crate=debug`";
+    /// One JSON object per log line (else a human format). Default on.
+    structured_logging: bool = true;
+        file "structured_logging", env ["OBSERVABILITY_STRUCTURED_LOGGING"],
+        parse parse_bool, default "true", notes "JSON lines (else a human format)";
+    /// Put `trace_id` / `span_id` / `correlation_id` on log lines. Default on.
+    log_correlation: bool = true;
+        file "log_correlation", env ["OBSERVABILITY_LOG_CORRELATION"],
+        parse parse_bool, default "true", notes "`trace_id`, `span_id`, `correlation_id` on each line";
+    /// The OpenTelemetry SDK's own diagnostics level (`OTEL_LOG_LEVEL`).
+    /// Default `warn`.
+    sdk_log_level: String = "warn".into();
+        file "sdk_log_level", env ["OTEL_LOG_LEVEL"],
+        parse text, default "`warn`", notes "the OpenTelemetry SDK's own diagnostics: `off`, `error`, `warn`, `info`, `debug`, `trace`";
+
+    /// Batch spans for export (else each span is exported as soon as it
+    /// ends, from the exporter thread: for the console exporter and
+    /// debugging). Default on.
+    batch_span_processor: bool = true;
+        file "batch_span_processor", env ["OBSERVABILITY_BATCH_SPAN_PROCESSOR"],
+        parse parse_bool, default "true", notes "false = export each span as soon as it ends, one at a time (console and debugging; an error with OTLP)";
+    /// Spans per export. Default 512.
+    max_export_batch_size: usize = 512;
+        file "max_export_batch_size", env ["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+        parse count, default "512", notes "spans per export, ≤ `max_queue_size`";
+    /// Spans waiting for export before new ones are dropped (and counted).
+    /// Default 2048.
+    max_queue_size: usize = 2048;
+        file "max_queue_size", env ["OTEL_BSP_MAX_QUEUE_SIZE"],
+        parse count, default "2048", notes "spans waiting for export; beyond it they are dropped **and counted**";
+    /// Delay between scheduled exports (extra). Default 5 s.
+    schedule_delay: Duration = Duration::from_secs(5);
+        file "schedule_delay_ms", env ["OTEL_BSP_SCHEDULE_DELAY"],
+        parse parse_millis, default "5 s", notes "delay between scheduled span exports; milliseconds in file and variable";
+    /// Interval between OTLP metric exports (extra). Default 60 s.
+    metrics_export_interval: Duration = Duration::from_secs(60);
+        file "metrics_export_interval_ms", env ["OTEL_METRIC_EXPORT_INTERVAL"],
+        parse parse_millis, default "60 s", notes "interval between OTLP metric exports; milliseconds in file and variable";
+
+    /// `OTEL_SDK_DISABLED`: install nothing, report so.
+    sdk_disabled: bool = false;
+        file "sdk_disabled", env ["OTEL_SDK_DISABLED"],
+        parse parse_bool, default "false", notes "true: install nothing; the report says so";
+}

@@ -1,0 +1,168 @@
+//! Parsers of the text a file or variable gives, one per kind of field.
+//! Each takes the field's name (for the error), the text and its origin.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::error::{err, ConfigError, Origin};
+use super::OtlpProtocol;
+
+pub(super) fn parse_bool(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(err(field, v, origin, "not a boolean", "true, false")),
+    }
+}
+
+pub(super) fn parse_num<T: std::str::FromStr>(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+    accepted: &str,
+) -> Result<T, ConfigError> {
+    v.trim()
+        .parse::<T>()
+        .map_err(|_| err(field, v, origin, "not a valid number", accepted))
+}
+
+pub(super) fn parse_port(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<u16, ConfigError> {
+    match v.trim().parse::<i64>() {
+        Ok(p) if (1..=65535).contains(&p) => Ok(p as u16),
+        Ok(_) => Err(err(field, v, origin, "port out of range", "1..=65535")),
+        Err(_) => Err(err(field, v, origin, "not a port number", "1..=65535")),
+    }
+}
+
+pub(super) fn parse_millis(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<Duration, ConfigError> {
+    parse_num::<u64>(field, v, origin, "a whole number of milliseconds").map(Duration::from_millis)
+}
+
+pub(super) fn parse_protocol(
+    _field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<OtlpProtocol, ConfigError> {
+    match v.trim() {
+        "grpc" => Ok(OtlpProtocol::Grpc),
+        "http/protobuf" => Ok(OtlpProtocol::HttpProtobuf),
+        "http/json" => Err(err(
+            "otlp_protocol",
+            v,
+            origin,
+            "http/json is not supported by this exporter",
+            "grpc, http/protobuf",
+        )),
+        _ => Err(err(
+            "otlp_protocol",
+            v,
+            origin,
+            "unknown protocol",
+            "grpc, http/protobuf",
+        )),
+    }
+}
+
+/// Parses `k=v,k2=v2` with percent-decoding, as the OTel spec's
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`.
+pub(super) fn parse_kv_list(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, val)) = pair.split_once('=') else {
+            return Err(err(
+                field,
+                v,
+                origin,
+                format!("entry {pair:?} has no '='"),
+                "key=value,key2=value2",
+            ));
+        };
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let key = decode(k.trim());
+        if key.is_empty() {
+            return Err(err(field, v, origin, "empty key", "key=value,key2=value2"));
+        }
+        out.insert(key, decode(val.trim()));
+    }
+    Ok(out)
+}
+
+/// Sampler names of `OTEL_TRACES_SAMPLER`: (rate, parent_based) or none
+/// for the ratio samplers, whose rate comes from the argument.
+pub(super) fn parse_sampler(v: &str, origin: &Origin) -> Result<(Option<f64>, bool), ConfigError> {
+    const ACCEPTED: &str = "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio";
+    Ok(match v.trim() {
+        "always_on" => (Some(1.0), false),
+        "always_off" => (Some(0.0), false),
+        "traceidratio" => (None, false),
+        "parentbased_always_on" => (Some(1.0), true),
+        "parentbased_always_off" => (Some(0.0), true),
+        "parentbased_traceidratio" => (None, true),
+        _ => return Err(err("trace_sampler", v, origin, "unknown sampler", ACCEPTED)),
+    })
+}
+
+/// Text as given.
+pub(super) fn text(_field: &'static str, v: &str, _origin: &Origin) -> Result<String, ConfigError> {
+    Ok(v.to_owned())
+}
+
+/// Text as given, for a field that is unset by default.
+pub(super) fn some_text(
+    _field: &'static str,
+    v: &str,
+    _origin: &Origin,
+) -> Result<Option<String>, ConfigError> {
+    Ok(Some(v.to_owned()))
+}
+
+/// A count of at least one (checked by validation).
+pub(super) fn count(field: &'static str, v: &str, origin: &Origin) -> Result<usize, ConfigError> {
+    parse_num(field, v, origin, "a positive whole number")
+}
+
+/// A ratio (checked by validation).
+pub(super) fn ratio(field: &'static str, v: &str, origin: &Origin) -> Result<f64, ConfigError> {
+    parse_num(field, v, origin, "a number in 0.0..=1.0")
+}
+
+/// The resource keys other fields own (`service.name`, …): in a resource
+/// attribute list they set those fields, not extra attributes.
+pub(super) const OWNED_RESOURCE_KEYS: &[&str] = &[
+    "service.name",
+    "service.version",
+    "deployment.environment",
+    "deployment.environment.name",
+];
+
+/// A resource attribute list, without the keys other fields own.
+pub(super) fn resource_list(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    let mut attrs = parse_kv_list(field, v, origin)?;
+    attrs.retain(|k, _| !OWNED_RESOURCE_KEYS.contains(&k.as_str()));
+    Ok(attrs)
+}

@@ -1,0 +1,151 @@
+//! Validation: the ranges and combinations a parser alone can't check.
+
+use std::net::IpAddr;
+
+use super::error::{err, ConfigError, Origin};
+use super::load::Origins;
+use super::ObservabilityConfig;
+
+fn check_url(field: &'static str, url: &str, origin: Origin) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(url).map_err(|e| {
+        err(
+            field,
+            url,
+            &origin,
+            format!("not a URL ({e})"),
+            "http://host:port or https://host:port",
+        )
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(err(
+            field,
+            url,
+            &origin,
+            "needs an http or https scheme and a host",
+            "http://host:port or https://host:port",
+        ));
+    }
+    Ok(())
+}
+
+impl ObservabilityConfig {
+    /// Checks a config built or edited in code.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_with(&Origins::default())
+    }
+
+    pub(super) fn validate_with(&self, origins: &Origins) -> Result<(), ConfigError> {
+        let o = |field: &'static str, v: &str| match origins.of(field, v) {
+            Origin::Default => Origin::Code,
+            other => other,
+        };
+        let rate = self.trace_sample_rate;
+        if !(0.0..=1.0).contains(&rate) || rate.is_nan() {
+            let v = rate.to_string();
+            return Err(err(
+                "trace_sample_rate",
+                &v,
+                &o("trace_sample_rate", &v),
+                "outside 0..1",
+                "a number in 0.0..=1.0",
+            ));
+        }
+        if self.metric_cardinality_limit == 0 {
+            return Err(err(
+                "metric_cardinality_limit",
+                "0",
+                &o("metric_cardinality_limit", "0"),
+                "must allow at least one series",
+                "a positive whole number",
+            ));
+        }
+        if self.max_queue_size == 0 {
+            return Err(err(
+                "max_queue_size",
+                "0",
+                &o("max_queue_size", "0"),
+                "must hold at least one span",
+                "a positive whole number",
+            ));
+        }
+        if self.max_export_batch_size == 0 {
+            return Err(err(
+                "max_export_batch_size",
+                "0",
+                &o("max_export_batch_size", "0"),
+                "must export at least one span",
+                "a positive whole number",
+            ));
+        }
+        if self.max_export_batch_size > self.max_queue_size {
+            let v = self.max_export_batch_size.to_string();
+            return Err(err(
+                "max_export_batch_size",
+                &v,
+                &o("max_export_batch_size", &v),
+                format!("larger than max_queue_size ({})", self.max_queue_size),
+                format!("1..={}", self.max_queue_size),
+            ));
+        }
+        for (field, url) in [
+            ("otlp_endpoint", &self.otlp_endpoint),
+            ("otlp_traces_endpoint", &self.otlp_traces_endpoint),
+            ("otlp_metrics_endpoint", &self.otlp_metrics_endpoint),
+        ] {
+            if let Some(url) = url {
+                check_url(field, url, o(field, url))?;
+            }
+        }
+        if !self.batch_span_processor && self.exports_otlp_traces() {
+            return Err(err(
+                "batch_span_processor",
+                "false",
+                &o("batch_span_processor", "false"),
+                "unbatched export sends one request per span, so an OTLP backend would cap spans at one network round trip each and the queue would drop the rest",
+                "true with OTLP (false only with the console exporter or in tests)",
+            ));
+        }
+        if self.prometheus_host != "localhost" && self.prometheus_host.parse::<IpAddr>().is_err() {
+            return Err(err(
+                "prometheus_host",
+                &self.prometheus_host,
+                &o("prometheus_host", &self.prometheus_host),
+                "not an IP address",
+                "an IP address such as 127.0.0.1 (loopback, default) or 0.0.0.0 (all interfaces), or localhost",
+            ));
+        }
+        if !self.prometheus_endpoint.starts_with('/')
+            || self.prometheus_endpoint.contains(char::is_whitespace)
+        {
+            return Err(err(
+                "prometheus_endpoint",
+                &self.prometheus_endpoint,
+                &o("prometheus_endpoint", &self.prometheus_endpoint),
+                "not an absolute path",
+                "a path such as /metrics",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
+            return Err(err(
+                "log_level",
+                &self.log_level,
+                &o("log_level", &self.log_level),
+                format!("not a log filter ({e})"),
+                "error, warn, info, debug, trace, or an EnvFilter directive such as info,my_crate=debug",
+            ));
+        }
+        if !matches!(
+            self.sdk_log_level.to_ascii_lowercase().as_str(),
+            "error" | "warn" | "info" | "debug" | "trace" | "off"
+        ) {
+            return Err(err(
+                "sdk_log_level",
+                &self.sdk_log_level,
+                &o("sdk_log_level", &self.sdk_log_level),
+                "unknown level",
+                "off, error, warn, info, debug, trace",
+            ));
+        }
+        Ok(())
+    }
+}

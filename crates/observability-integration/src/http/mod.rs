@@ -1,0 +1,91 @@
+//! The integration's HTTP server: serves any axum `Router` on the
+//! integration's runtime, bound up front so a port in use is an immediate,
+//! reportable error. The metrics router is the first tenant.
+
+mod metrics;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+
+pub(crate) use metrics::metrics_router;
+
+use crate::prometheus::PrometheusMetrics;
+use crate::runtime::ObsRuntime;
+
+/// A running server; stops when dropped.
+#[derive(Debug)]
+pub(crate) struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Server {
+    /// Binds `host:port` now and serves `app` on `rt`.
+    pub(crate) fn start(
+        rt: &ObsRuntime,
+        host: &str,
+        port: u16,
+        app: Router,
+    ) -> std::io::Result<Server> {
+        let listener = std::net::TcpListener::bind((host, port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.handle().spawn(async move {
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!(target: "observability_integration::server", error = %e, "the HTTP server could not start");
+                    return;
+                }
+            };
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(target: "observability_integration::server", error = %e, "the HTTP server stopped");
+            }
+        });
+        Ok(Server {
+            addr,
+            stop: Some(tx),
+        })
+    }
+
+    /// The address actually bound.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops serving.
+    pub(crate) fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The metrics server: the metrics router on its own server.
+pub(crate) type MetricsServer = Server;
+
+impl Server {
+    /// Serves `metrics` at `endpoint` (and `/healthz`) on `host:port`.
+    pub(crate) fn metrics(
+        rt: &ObsRuntime,
+        host: &str,
+        port: u16,
+        endpoint: &str,
+        metrics: PrometheusMetrics,
+    ) -> std::io::Result<Server> {
+        Server::start(rt, host, port, metrics_router(endpoint, metrics))
+    }
+}

@@ -1,0 +1,178 @@
+//! The OpenTelemetry side: metrics collected from the shared reader on
+//! each scrape, converted to Prometheus families.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::Resource;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::cardinality::CardinalityGuard;
+use super::names::{sanitize_label, sanitize_name, unit_for};
+use super::points::{convert, Family1, Points};
+use super::{Labels, SharedReader};
+
+/// Collects the OTel SDK's metrics on every scrape.
+#[derive(Debug)]
+pub(super) struct OtelBridge {
+    pub(super) reader: SharedReader,
+    pub(super) guard: Arc<CardinalityGuard>,
+    /// (scope, instrument) pairs served elsewhere (the exemplar histograms).
+    pub(super) skip: Vec<(&'static str, &'static str)>,
+}
+
+pub(super) fn sort_points(points: &mut Points) {
+    match points {
+        Points::CounterU(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
+        Points::CounterF(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
+        Points::GaugeI(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
+        Points::GaugeF(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
+        Points::Histogram(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
+    }
+}
+
+impl OtelBridge {
+    pub(super) fn families(&self) -> (BTreeMap<String, Family1>, Option<Resource>) {
+        let mut rm = ResourceMetrics::default();
+        if self.reader.collect(&mut rm).is_err() {
+            return (BTreeMap::new(), None);
+        }
+        let mut families: BTreeMap<String, Family1> = BTreeMap::new();
+        for scope in rm.scope_metrics() {
+            for m in scope.metrics() {
+                if self
+                    .skip
+                    .iter()
+                    .any(|(s, n)| scope.scope().name() == *s && m.name() == *n)
+                {
+                    continue;
+                }
+                let Some(points) = convert(m.data()) else {
+                    continue;
+                };
+                let base = sanitize_name(m.name());
+                let unit = unit_for(&base, m.unit());
+                // prometheus-client appends `_total` to counters: strip one.
+                let base = match points.metric_type() {
+                    MetricType::Counter => base
+                        .strip_suffix("_total")
+                        .map(str::to_owned)
+                        .unwrap_or(base),
+                    _ => base,
+                };
+                let help = if m.description().trim().is_empty() {
+                    format!(
+                        "{} ({} from OpenTelemetry)",
+                        m.name(),
+                        kind_word(points.metric_type())
+                    )
+                } else {
+                    m.description().trim_end_matches('.').to_owned()
+                };
+                // Sorted before folding, so which series a full metric admits
+                // is deterministic, and after, to place the overflow series.
+                let mut points = points;
+                sort_points(&mut points);
+                let mut points = self.guard.fold(&base, points);
+                sort_points(&mut points);
+                match families.get(&base) {
+                    Some(existing) if existing.points.metric_type() != points.metric_type() => {
+                        tracing::warn!(target: "observability_integration::prometheus", metric = %base, "two instruments map to one Prometheus name with different types; keeping the first");
+                    }
+                    Some(_) => {
+                        tracing::warn!(target: "observability_integration::prometheus", metric = %base, "two instruments (scopes) map to one Prometheus name; keeping the first");
+                    }
+                    None => {
+                        families.insert(base, Family1 { help, unit, points });
+                    }
+                }
+            }
+        }
+        (families, Some(rm.resource().clone()))
+    }
+}
+
+pub(super) fn kind_word(t: MetricType) -> &'static str {
+    match t {
+        MetricType::Counter => "counter",
+        MetricType::Gauge => "gauge",
+        MetricType::Histogram => "histogram",
+        _ => "metric",
+    }
+}
+
+pub(super) fn encode_family(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    f: &Family1,
+) -> fmt::Result {
+    let mut me =
+        encoder.encode_descriptor(name, &f.help, f.unit.as_ref(), f.points.metric_type())?;
+    macro_rules! each {
+        ($v:expr, |$m:ident, $val:ident| $body:expr) => {
+            for (labels, $val) in $v {
+                let mut $m = me.encode_family(labels)?;
+                $body?;
+            }
+        };
+    }
+    match &f.points {
+        Points::CounterU(v) => each!(v, |m, val| m
+            .encode_counter::<NoLabelSet, u64, f64>(val, None)),
+        Points::CounterF(v) => each!(v, |m, val| m
+            .encode_counter::<NoLabelSet, f64, f64>(val, None)),
+        Points::GaugeI(v) => each!(v, |m, val| m.encode_gauge(val)),
+        Points::GaugeF(v) => each!(v, |m, val| m.encode_gauge(val)),
+        Points::Histogram(v) => {
+            for (labels, sum, count, buckets) in v {
+                let mut m = me.encode_family(labels)?;
+                m.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Collector for OtelBridge {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let (families, resource) = self.families();
+        for (name, f) in &families {
+            encode_family(&mut encoder, name, f)?;
+        }
+        if let Some(resource) = resource {
+            let mut labels: Labels = resource
+                .iter()
+                .map(|(k, v)| (sanitize_label(k.as_str()), v.as_str().into_owned()))
+                .collect();
+            labels.sort();
+            if !labels.is_empty() {
+                let mut me = encoder.encode_descriptor(
+                    "target",
+                    "Target metadata (OpenTelemetry resource attributes)",
+                    None,
+                    MetricType::Info,
+                )?;
+                me.encode_info(&labels)?;
+            }
+        }
+        let overflowed = self.guard.overflowed();
+        if !overflowed.is_empty() {
+            let mut me = encoder.encode_descriptor(
+                "observability_metric_overflow_series",
+                "Series folded into the otel_metric_overflow series at the last scrape, per metric",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (metric, n) in overflowed {
+                let labels: Labels = vec![("metric".into(), metric)];
+                me.encode_family(&labels)?.encode_gauge(&(n as i64))?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,205 @@
+//! The Prometheus side: a prometheus-client registry fed by the
+//! OpenTelemetry metrics API through a [`ManualReader`] that collects on
+//! scrape, the built-in duration histograms with trace-id exemplars, a
+//! cardinality guard, process metrics, and both exposition formats.
+//!
+//! Naming: OTel names are sanitised to `[a-zA-Z_:][a-zA-Z0-9_:]*`; unit `s`
+//! adds `_seconds` and `By` adds `_bytes` unless the name already ends with
+//! it; units `1` and `{…}` add nothing; counters get `_total` from
+//! prometheus-client, once.
+
+mod bridge;
+mod cardinality;
+mod histograms;
+mod names;
+mod points;
+mod process;
+
+use bridge::OtelBridge;
+pub use cardinality::CardinalityGuard;
+use histograms::{AtomicDurations, StepDurations, StepHistogram};
+use process::ProcessCollector;
+
+pub use names::{sanitize_label, sanitize_name, unit_for};
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use opentelemetry_sdk::metrics::{ManualReader, Temporality};
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
+use prometheus_client::registry::{Registry, Unit};
+
+type Labels = Vec<(String, String)>;
+type TraceLabels = Vec<(String, String)>;
+/// Per-bucket (upper bound, count), last bound `+Inf`.
+type Buckets = Vec<(f64, u64)>;
+/// (labels, sum, count, buckets)
+type HistPoint = (Labels, f64, u64, Buckets);
+
+/// The label set that absorbs series beyond the cardinality limit.
+pub const OVERFLOW_LABEL: (&str, &str) = ("otel_metric_overflow", "true");
+
+/// Content type of OpenMetrics text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The `ManualReader` shared between the meter provider and the collector.
+pub type SharedReader = Forward<Arc<ManualReader>>;
+pub use crate::reader::Forward;
+
+fn shared_reader() -> SharedReader {
+    Forward(Arc::new(
+        ManualReader::builder()
+            .with_temporality(Temporality::Cumulative)
+            .build(),
+    ))
+}
+
+/// Everything `/metrics` serves.
+#[derive(Clone)]
+pub struct PrometheusMetrics {
+    registry: Arc<Registry>,
+    reader: SharedReader,
+    durations: Option<Arc<dyn primitives_core::sink::DurationObserver>>,
+    guard: Arc<CardinalityGuard>,
+}
+
+impl fmt::Debug for PrometheusMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrometheusMetrics")
+            .field("step_durations", &self.durations.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Options of [`PrometheusMetrics`].
+#[derive(Debug, Clone)]
+pub struct PrometheusOptions {
+    /// Label sets per metric before overflow.
+    pub cardinality_limit: usize,
+    /// Serve the built-in duration histograms from our own histograms (and
+    /// skip the OTel copy of them on `/metrics`).
+    pub exemplars: bool,
+    /// With `exemplars`: attach trace-id exemplars (spans are recorded).
+    /// Off: lock-free atomic histograms without exemplars (for setups with
+    /// tracing off, where there is no trace id to point to).
+    pub trace_exemplars: bool,
+    /// Add process metrics and `build_info`.
+    pub process_metrics: bool,
+    /// `service` label of `build_info`.
+    pub service: String,
+    /// `version` label of `build_info`.
+    pub version: String,
+}
+
+impl Default for PrometheusOptions {
+    fn default() -> Self {
+        PrometheusOptions {
+            cardinality_limit: 2000,
+            exemplars: true,
+            trace_exemplars: true,
+            process_metrics: true,
+            service: "unknown_service".into(),
+            version: String::new(),
+        }
+    }
+}
+
+impl PrometheusMetrics {
+    /// A registry, and the reader to add to the meter provider.
+    pub fn new(opts: PrometheusOptions) -> Self {
+        let reader = shared_reader();
+        let guard = Arc::new(CardinalityGuard::new(opts.cardinality_limit));
+        let mut registry = Registry::default();
+        let durations = opts.exemplars.then(|| {
+            fn register<H: StepHistogram>(
+                registry: &mut Registry,
+                guard: &Arc<CardinalityGuard>,
+                limit: usize,
+            ) -> Arc<dyn primitives_core::sink::DurationObserver> {
+                let d = StepDurations::<H>::new(guard.clone(), limit);
+                registry.register_with_unit(
+                    "primitive_duration",
+                    "Primitive execution time",
+                    Unit::Seconds,
+                    d.family.clone(),
+                );
+                Arc::new(d)
+            }
+            if opts.trace_exemplars {
+                register::<HistogramWithExemplars<TraceLabels>>(
+                    &mut registry,
+                    &guard,
+                    opts.cardinality_limit,
+                )
+            } else {
+                register::<AtomicDurations>(&mut registry, &guard, opts.cardinality_limit)
+            }
+        });
+        let skip = if opts.exemplars {
+            vec![(primitives_core::semconv::SCOPE_NAME, "primitive_duration")]
+        } else {
+            Vec::new()
+        };
+        registry.register_collector(Box::new(OtelBridge {
+            reader: reader.clone(),
+            guard: guard.clone(),
+            skip,
+        }));
+        if opts.process_metrics {
+            registry.register_collector(Box::new(ProcessCollector {
+                service: opts.service,
+                version: opts.version,
+            }));
+        }
+        PrometheusMetrics {
+            registry: Arc::new(registry),
+            reader,
+            durations,
+            guard,
+        }
+    }
+
+    /// The reader to add to the SDK meter provider.
+    pub fn reader(&self) -> SharedReader {
+        self.reader.clone()
+    }
+
+    /// The duration observer to give the core's telemetry (exemplars).
+    pub fn duration_observer(&self) -> Option<Arc<dyn primitives_core::sink::DurationObserver>> {
+        self.durations.clone()
+    }
+
+    /// Prometheus text format 0.0.4.
+    pub fn encode_text(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// OpenMetrics text (with exemplars).
+    pub fn encode_openmetrics(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Encodes for an `Accept` header: OpenMetrics when asked for, else
+    /// 0.0.4. Returns (content type, body).
+    pub fn negotiate(&self, accept: Option<&str>) -> (&'static str, String) {
+        if accept.is_some_and(|a| a.contains("application/openmetrics-text")) {
+            (OPENMETRICS_CONTENT_TYPE, self.encode_openmetrics())
+        } else {
+            (
+                prometheus_client::encoding::prometheus_text::CONTENT_TYPE,
+                self.encode_text(),
+            )
+        }
+    }
+
+    /// Series folded into overflow per metric at the last scrape.
+    pub fn overflowed(&self) -> BTreeMap<String, u64> {
+        self.guard.overflowed()
+    }
+}

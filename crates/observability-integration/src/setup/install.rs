@@ -1,0 +1,106 @@
+//! Installing a stack globally, and the guard that shuts it down.
+
+use std::fmt;
+use std::time::Duration;
+
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use tracing_subscriber::layer::SubscriberExt;
+
+use super::observability::Observability;
+use super::report::{ShutdownReport, SignalState};
+
+/// The default shutdown deadline.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+impl Observability {
+    /// Installs globals and returns the guard that shuts everything down.
+    pub fn install_global(mut self) -> ObservabilityGuard {
+        if !self.report.sdk_disabled {
+            opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+                Box::new(TraceContextPropagator::new()),
+                Box::new(BaggagePropagator::new()),
+            ]));
+            if let Some(mp) = &self.meter_provider {
+                opentelemetry::global::set_meter_provider(mp.clone());
+            }
+            if let Some(tp) = &self.tracer_provider {
+                opentelemetry::global::set_tracer_provider(tp.clone());
+            }
+            primitives_core::telemetry::set_global(self.telemetry());
+            self.report.global = true;
+        }
+        if self.log_writer.is_some() {
+            let subscriber = tracing_subscriber::registry().with(self.layer());
+            match tracing::subscriber::set_global_default(subscriber) {
+                Ok(()) => self.report.subscriber_installed = true,
+                Err(_) => {
+                    self.report.logs = SignalState::Failed;
+                    self.report.fail("logs", "the application already installed a global tracing subscriber; add `guard.layer()` (or observability_integration::layer()) to it to get trace-correlated logs and tracing spans in traces");
+                }
+            }
+        }
+        let report = &self.report;
+        if report.all_live() {
+            tracing::info!(target: "observability_integration", report = %report, "observability initialized");
+        } else {
+            tracing::warn!(target: "observability_integration", report = %report, "observability partly failed; the application keeps running");
+        }
+        ObservabilityGuard { obs: Some(self) }
+    }
+}
+
+/// Keeps the stack alive; shuts it down (flush with a deadline) on drop.
+///
+/// Dropping it blocks the dropping thread for up to
+/// [`DEFAULT_SHUTDOWN_DEADLINE`] while queued telemetry is flushed; call
+/// [`ObservabilityGuard::shutdown`] to choose the deadline.
+pub struct ObservabilityGuard {
+    obs: Option<Observability>,
+}
+
+impl fmt::Debug for ObservabilityGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObservabilityGuard").finish_non_exhaustive()
+    }
+}
+
+impl std::ops::Deref for ObservabilityGuard {
+    type Target = Observability;
+    fn deref(&self) -> &Observability {
+        match &self.obs {
+            Some(o) => o,
+            None => unreachable!("the guard holds its stack until dropped"),
+        }
+    }
+}
+
+impl ObservabilityGuard {
+    /// Undoes [`Observability::install_global`]: the OpenTelemetry globals
+    /// go back to no-op providers and the stack shuts down.
+    pub(super) fn uninstall(self, deadline: Duration) {
+        if self.report().global {
+            opentelemetry::global::set_tracer_provider(
+                opentelemetry::trace::noop::NoopTracerProvider::new(),
+            );
+            opentelemetry::global::set_meter_provider(
+                opentelemetry::metrics::noop::NoopMeterProvider::new(),
+            );
+        }
+        self.shutdown(deadline);
+    }
+
+    /// Shuts down now with `deadline` (dropping the guard does the same
+    /// with [`DEFAULT_SHUTDOWN_DEADLINE`]).
+    pub fn shutdown(self, deadline: Duration) -> ShutdownReport {
+        (*self).shutdown(deadline)
+    }
+}
+
+impl Drop for ObservabilityGuard {
+    fn drop(&mut self) {
+        if let Some(obs) = self.obs.take() {
+            obs.shutdown(DEFAULT_SHUTDOWN_DEADLINE);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Metrics: the OTLP reader, custom readers, and Prometheus with its
+//! server, on one SDK meter provider; plus our own accounting as metrics.
+
+use std::sync::Arc;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::Resource;
+
+use super::report::StatusReport;
+use crate::accounting::MetricExportStats;
+use crate::config::ObservabilityConfig;
+use crate::export::otlp::{build_otlp_metrics, otlp_name, probe};
+use crate::http::MetricsServer;
+use crate::pipeline::ExporterView;
+use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
+use crate::reader::Forward;
+use crate::runtime::ObsRuntime;
+
+/// What the metrics part of setup built.
+pub(super) struct Metrics {
+    pub(super) provider: SdkMeterProvider,
+    pub(super) stats: Arc<MetricExportStats>,
+    pub(super) prometheus: Option<PrometheusMetrics>,
+    pub(super) server: Option<MetricsServer>,
+    /// Metric readers besides Prometheus (OTLP, custom).
+    pub(super) other_readers: bool,
+}
+
+/// Builds the meter provider with every reader asked for. `traced`: spans
+/// are on, so Prometheus keeps trace-id exemplars.
+pub(super) fn build(
+    rt: &ObsRuntime,
+    cfg: &ObservabilityConfig,
+    resource: Resource,
+    readers: Vec<Box<dyn MetricReader>>,
+    traced: bool,
+    report: &mut StatusReport,
+) -> Metrics {
+    let stats = Arc::new(MetricExportStats::default());
+    let mut builder = SdkMeterProvider::builder().with_resource(resource);
+    let mut asked = false;
+    let other_readers = cfg.metrics_url().is_some() || !readers.is_empty();
+    if let Some(url) = cfg.metrics_url() {
+        asked = true;
+        match build_otlp_metrics(rt, cfg, &url, stats.clone()) {
+            Ok(reader) => {
+                builder = builder.with_reader(reader);
+                report.exporter(otlp_name(cfg.otlp_protocol), "metrics", Some(url.clone()));
+                if let Err(e) = probe(rt, &url) {
+                    report.fail(
+                        "metrics.otlp",
+                        format!(
+                            "cannot reach {url}: {e}. Exports fail and are counted until it is up"
+                        ),
+                    );
+                }
+            }
+            Err(e) => report.fail("metrics.otlp", e),
+        }
+    }
+    for (i, r) in readers.into_iter().enumerate() {
+        asked = true;
+        builder = builder.with_reader(Forward(r));
+        report.exporter(format!("reader-{}", i + 1), "metrics", None);
+    }
+    let (mut prometheus, mut server) = (None, None);
+    if cfg.enable_prometheus {
+        asked = true;
+        let prom = PrometheusMetrics::new(PrometheusOptions {
+            cardinality_limit: cfg.metric_cardinality_limit,
+            exemplars: true,
+            // No spans, no trace ids: lock-free duration histograms.
+            trace_exemplars: traced,
+            process_metrics: true,
+            service: cfg.service_name.clone(),
+            version: cfg.service_version.clone(),
+        });
+        builder = builder.with_reader(prom.reader());
+        match MetricsServer::metrics(
+            rt,
+            &cfg.prometheus_host,
+            cfg.prometheus_port,
+            &cfg.prometheus_endpoint,
+            prom.clone(),
+        ) {
+            Ok(s) => {
+                let addr = s.addr();
+                report.metrics_addr = Some(addr);
+                report.exporter(
+                    "prometheus",
+                    "metrics",
+                    Some(format!("http://{addr}{}", cfg.prometheus_endpoint)),
+                );
+                server = Some(s);
+            }
+            Err(e) => report.fail(
+                "metrics.prometheus",
+                format!(
+                    "cannot bind {}:{}: {e}. The metrics server is off; everything else runs. Set prometheus_port (OTEL_EXPORTER_PROMETHEUS_PORT) to a free port",
+                    cfg.prometheus_host, cfg.prometheus_port
+                ),
+            ),
+        }
+        prometheus = Some(prom);
+    }
+    if asked {
+        report.metrics = report.state_of("metrics");
+    }
+    Metrics {
+        provider: builder.build(),
+        stats,
+        prometheus,
+        server,
+        other_readers,
+    }
+}
+
+/// Span and export accounting as metrics: `observability_spans{pipeline,
+/// outcome}` and `observability_metric_exports{outcome}`.
+pub(super) fn register_self_metrics(
+    mp: &SdkMeterProvider,
+    pipelines: &[(String, ExporterView)],
+    metric_stats: &Arc<MetricExportStats>,
+) {
+    use opentelemetry::metrics::MeterProvider as _;
+    let meter = mp.meter("observability-integration");
+    let pipelines: Vec<(String, ExporterView)> = pipelines.to_vec();
+    let _spans = meter
+        .u64_observable_counter("observability_spans")
+        .with_description("Spans by pipeline and outcome: ended, exported, export_failed, dropped_queue_full, dropped_after_shutdown")
+        .with_unit("{span}")
+        .with_callback(move |obs| {
+            for (name, stats) in &pipelines {
+                let c = stats.snapshot();
+                for (outcome, v) in [
+                    ("ended", c.ended),
+                    ("exported", c.exported),
+                    ("export_failed", c.export_failed),
+                    ("dropped_queue_full", c.dropped_queue_full),
+                    ("dropped_after_shutdown", c.dropped_after_shutdown),
+                ] {
+                    obs.observe(v, &[KeyValue::new("pipeline", name.clone()), KeyValue::new("outcome", outcome)]);
+                }
+            }
+        })
+        .build();
+    let ms = metric_stats.clone();
+    let _exports = meter
+        .u64_observable_counter("observability_metric_exports")
+        .with_description("OTLP metric exports by outcome")
+        .with_unit("1")
+        .with_callback(move |obs| {
+            let (ok, failed) = ms.settled();
+            obs.observe(ok, &[KeyValue::new("outcome", "ok")]);
+            obs.observe(failed, &[KeyValue::new("outcome", "failed")]);
+        })
+        .build();
+}

@@ -1,0 +1,96 @@
+//! Fail-fast setup (own process: installs globally): `try_install` returns
+//! the report when something asked for is not running and leaves nothing
+//! installed, so a second try can succeed. And `layer()` can be called
+//! more than once: every layer writes to the configured writer.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Clone, Default)]
+struct Lines(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Lines {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Lines {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn config() -> observability_integration::ConfigBuilder {
+    ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+}
+
+#[test]
+fn every_layer_writes_to_the_configured_writer() {
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let obs = ObservabilityBuilder::new(config().enable_prometheus(false).build().unwrap())
+        .tracing(false)
+        .log_writer(move || writer.clone())
+        .build();
+    let (first, second) = (obs.layer(), obs.layer());
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(first), || {
+        tracing::info!("through the first layer")
+    });
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(second), || {
+        tracing::info!("through the second layer")
+    });
+    let text = lines.text();
+    assert!(text.contains("through the first layer"), "{text}");
+    assert!(text.contains("through the second layer"), "{text}");
+    obs.shutdown(Duration::from_secs(2));
+}
+
+#[test]
+fn try_install_fails_fast_with_the_report_and_a_second_try_succeeds() {
+    // Nothing listens on port 1: the endpoint probe fails at setup.
+    let unreachable = config()
+        .otlp_endpoint("http://127.0.0.1:1")
+        .export_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let err = ObservabilityBuilder::new(unreachable)
+        .try_install()
+        .expect_err("an unreachable endpoint fails fast");
+    assert!(!err.report.all_live(), "{}", err.report);
+    assert!(
+        err.report
+            .failures
+            .iter()
+            .any(|f| f.component == "traces.otlp" && f.error.contains("127.0.0.1:1")),
+        "{}",
+        err.report
+    );
+    assert!(err.to_string().contains("nothing was installed"), "{err}");
+    // Nothing stayed installed.
+    assert!(primitives_core::telemetry::global().is_none());
+    assert!(!tracing::dispatcher::has_been_set(), "no global subscriber");
+
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let guard = ObservabilityBuilder::new(config().build().unwrap())
+        .log_writer(move || writer.clone())
+        .try_install()
+        .expect("a good config installs");
+    assert!(guard.report().all_live(), "{}", guard.report());
+    assert!(guard.report().global && guard.report().subscriber_installed);
+    assert!(primitives_core::telemetry::global().is_some());
+    tracing::info!("after the second try");
+    assert!(lines.text().contains("after the second try"));
+    guard.shutdown(Duration::from_secs(5));
+}
