@@ -114,14 +114,19 @@ fn parse_tree(code: &str, mut at: usize) -> (Vec<Vec<String>>, usize) {
 fn check_crate(src: &Path, problems: &mut Vec<String>) {
     let mut files = Vec::new();
     rust_files(src, &mut files);
-    let modules: BTreeMap<String, PathBuf> =
-        files.iter().map(|f| (module_of(src, f), f.clone())).collect();
+    let modules: BTreeMap<String, PathBuf> = files
+        .iter()
+        .map(|f| (module_of(src, f), f.clone()))
+        .collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (module, file) in &modules {
         let text = std::fs::read_to_string(file).unwrap();
         let lines = text.lines().count();
         if lines > MAX_LINES {
-            problems.push(format!("{} has {lines} lines (at most {MAX_LINES})", file.display()));
+            problems.push(format!(
+                "{} has {lines} lines (at most {MAX_LINES})",
+                file.display()
+            ));
         }
         if module.is_empty() {
             continue; // lib.rs: the facade
@@ -197,12 +202,19 @@ fn the_checker_finds_cycles_and_root_imports() {
     std::fs::write(src.join("lib.rs"), "mod a;\nmod b;\n").unwrap();
     std::fs::write(src.join("a.rs"), "use crate::b::{c::X, Y};\n").unwrap();
     std::fs::write(src.join("b/mod.rs"), "mod c;\npub struct Y;\n").unwrap();
-    std::fs::write(src.join("b/c.rs"), "// crate::nothing\nuse crate::a::Z;\nuse crate::Root;\n").unwrap();
+    std::fs::write(
+        src.join("b/c.rs"),
+        "// crate::nothing\nuse crate::a::Z;\nuse crate::Root;\n",
+    )
+    .unwrap();
     let mut problems = Vec::new();
     check_crate(&src, &mut problems);
     std::fs::remove_dir_all(&dir).unwrap();
     let text = problems.join("\n");
     assert!(text.contains("import cycle: a -> b::c -> a"), "{text}");
-    assert!(text.contains("`crate::Root` imports through the crate root"), "{text}");
+    assert!(
+        text.contains("`crate::Root` imports through the crate root"),
+        "{text}"
+    );
     assert!(!text.contains("nothing"), "comments are skipped: {text}");
 }

@@ -30,7 +30,8 @@ use opentelemetry_sdk::metrics::{
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
 
-use crate::{Telemetry, WorkflowContext};
+use crate::context::WorkflowContext;
+use crate::telemetry::Telemetry;
 
 /// A [`ManualReader`] that can be shared: one handle goes into the meter
 /// provider, the other collects on demand.
@@ -129,7 +130,7 @@ impl TestTelemetry {
     }
 
     /// In-process statistics of runs made with [`context`](Self::context).
-    pub fn primitive_metrics(&self) -> Vec<crate::PrimitiveMetrics> {
+    pub fn primitive_metrics(&self) -> Vec<crate::stats::PrimitiveMetrics> {
         self.telemetry.primitive_metrics()
     }
 
