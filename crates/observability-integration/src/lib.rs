@@ -43,8 +43,8 @@ pub use accounting::{ErrorsByKind, SpanCounts};
 pub use config::{ConfigBuilder, ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};
 pub use primitives_core;
 pub use setup::{
-    global_report, global_span_counts, initialize_observability, layer, shutdown_observability,
-    try_initialize_observability, ExporterStatus, Failure, InitError, Observability,
-    ObservabilityBuilder, ObservabilityGuard, ShutdownReport, SignalState, StatusReport,
-    DEFAULT_SHUTDOWN_DEADLINE,
+    default_boundaries, global_report, global_span_counts, initialize_observability, layer,
+    shutdown_observability, try_initialize_observability, ExporterStatus, Failure, InitError,
+    Meters, Observability, ObservabilityBuilder, ObservabilityGuard, ShutdownReport, SignalState,
+    StatusReport, DEFAULT_SHUTDOWN_DEADLINE,
 };

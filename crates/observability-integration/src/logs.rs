@@ -20,6 +20,12 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The trace and span id of the current OpenTelemetry context, if valid.
 pub fn current_trace_ids() -> Option<(String, String)> {
+    current_span_context().map(|sc| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+/// The span context of the current `tracing` span's OpenTelemetry context
+/// when it has one, else of `opentelemetry::Context::current()`.
+fn current_span_context() -> Option<opentelemetry::trace::SpanContext> {
     let from_tracing = tracing::Span::current().context();
     let cx = if from_tracing.span().span_context().is_valid() {
         from_tracing
@@ -28,8 +34,16 @@ pub fn current_trace_ids() -> Option<(String, String)> {
     };
     let span = cx.span();
     let sc = span.span_context();
-    sc.is_valid()
-        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    sc.is_valid().then(|| sc.clone())
+}
+
+/// Appends `bytes` as lowercase hex (the W3C spelling of trace and span ids).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 0xf)] as char);
+    }
 }
 
 /// Formats events as one JSON object per line: `timestamp` (RFC 3339 UTC),
@@ -166,11 +180,12 @@ where
         line.push_str(",\"message\":");
         json_str(&mut line, &v.message);
         if self.correlation {
-            if let Some((trace_id, span_id)) = current_trace_ids() {
-                let _ = write!(
-                    line,
-                    ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
-                );
+            if let Some(sc) = current_span_context() {
+                line.push_str(",\"trace_id\":\"");
+                push_hex(&mut line, &sc.trace_id().to_bytes());
+                line.push_str("\",\"span_id\":\"");
+                push_hex(&mut line, &sc.span_id().to_bytes());
+                line.push('"');
             }
             let correlation = v
                 .correlation_id

@@ -5,8 +5,6 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
@@ -14,20 +12,7 @@ use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 use serde_json::Value;
-use support::Collect;
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+use support::{Collect, Lines};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_lines_match_exported_spans() {

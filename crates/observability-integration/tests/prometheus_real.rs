@@ -193,6 +193,25 @@ async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
             let _ = work.run(&ctx, (fail, ms)).await;
         }
     };
+    // Users' own histograms: boundaries that fit their unit, unless they
+    // gave their own.
+    let meter = opentelemetry::metrics::MeterProvider::meter(obs.meter_provider().unwrap(), "user");
+    let latency = meter
+        .f64_histogram("api_response_time_seconds")
+        .with_unit("s")
+        .build();
+    let own = meter
+        .f64_histogram("own_bounds_seconds")
+        .with_unit("s")
+        .with_boundaries(vec![0.2, 0.4])
+        .build();
+    let db = meter.f64_histogram("db_query_time").with_unit("ms").build();
+    let payload = meter.u64_histogram("payload_size").with_unit("By").build();
+    latency.record(0.123, &[]);
+    own.record(0.123, &[]);
+    db.record(42.0, &[]);
+    payload.record(3000, &[]);
+
     // Phase 1: the series exist before the measured increase.
     run(false, 5).await;
     run(true, 5).await;
@@ -284,6 +303,43 @@ async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
         "rate-based error ratio {rate_ratio} vs 9/39 (phase-2 increase)"
     );
     assert!(p95_rate > 0.1 && p95_rate <= 0.25, "{p95_rate}");
+
+    // The users' histograms, as Prometheus stored them.
+    let bucket = |name: &str, le: &str| format!("sum({name}_bucket{{le=~\"{le}(\\\\.0)?\"}})");
+    assert_eq!(
+        prom.query(&bucket("api_response_time_seconds", "0.1"))
+            .await,
+        Some(0.0)
+    );
+    assert_eq!(
+        prom.query(&bucket("api_response_time_seconds", "0.25"))
+            .await,
+        Some(1.0)
+    );
+    assert_eq!(
+        prom.query("count(api_response_time_seconds_bucket)").await,
+        Some(15.0),
+        "14 boundaries (5 ms to 10 s) and +Inf"
+    );
+    assert_eq!(
+        prom.query(&bucket("own_bounds_seconds", "0.2")).await,
+        Some(1.0)
+    );
+    assert_eq!(
+        prom.query("count(own_bounds_seconds_bucket)").await,
+        Some(3.0),
+        "the user's 0.2 and 0.4, and +Inf"
+    );
+    assert_eq!(prom.query(&bucket("db_query_time", "25")).await, Some(0.0));
+    assert_eq!(prom.query(&bucket("db_query_time", "50")).await, Some(1.0));
+    assert_eq!(
+        prom.query(&bucket("payload_size_bytes", "1024")).await,
+        Some(0.0)
+    );
+    assert_eq!(
+        prom.query(&bucket("payload_size_bytes", "4096")).await,
+        Some(1.0)
+    );
 
     // Exemplars: trace ids of spans that were really exported.
     let now = SystemTime::now();

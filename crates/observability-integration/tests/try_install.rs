@@ -3,31 +3,13 @@
 //! installed, so a second try can succeed. And `layer()` can be called
 //! more than once: every layer writes to the configured writer.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+mod support;
+
 use std::time::Duration;
 
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+use support::Lines;
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 fn config() -> observability_integration::ConfigBuilder {
     ObservabilityConfig::builder()
@@ -97,5 +79,35 @@ fn try_install_fails_fast_with_the_report_and_a_second_try_succeeds() {
     assert!(primitives_core::telemetry::global().is_some());
     tracing::info!("after the second try");
     assert!(lines.text().contains("after the second try"));
+
+    // The global meter provider gives users' histograms boundaries for
+    // their unit: 0.123 s lands under 0.25, not in a millisecond bucket.
+    let meter = opentelemetry::global::meter("user");
+    let h = meter.f64_histogram("global_latency").with_unit("s").build();
+    h.record(0.123, &[]);
+    let addr = guard.report().metrics_addr.expect("metrics served");
+    let body = get(addr, "/metrics");
+    assert!(
+        body.contains("global_latency_seconds_bucket{le=\"0.25\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("global_latency_seconds_bucket{le=\"0.1\"} 0"),
+        "{body}"
+    );
     guard.shutdown(Duration::from_secs(5));
+}
+
+/// A plain HTTP/1.1 GET, for a sync test.
+fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).unwrap();
+    out
 }

@@ -9,6 +9,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SpanExporter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
+use super::buckets::Meters;
 use super::install::ObservabilityGuard;
 use super::layers::SharedWriter;
 use super::metrics::{self, register_self_metrics, Metrics};
@@ -157,7 +158,7 @@ impl ObservabilityBuilder {
             config: cfg,
             _runtime: Some(rt),
             tracer_provider: Some(traces.provider),
-            meter_provider: Some(metrics.provider),
+            meter_provider: Some(Meters(metrics.provider)),
             span_pipeline: traces.pipeline,
             metered: self.metrics,
             pipelines: traces.views,

@@ -6,9 +6,12 @@ use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::{EnvFilter, FilterFn};
+use tracing::subscriber::Interest;
+use tracing::Metadata;
+use tracing_subscriber::filter::EnvFilter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Filter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
@@ -29,11 +32,40 @@ const OTEL_TARGETS: &[&str] = &[
     "opentelemetry-otlp",
 ];
 
+/// Whether `target` is `of` or one of its modules.
 fn is_target(target: &str, of: &str) -> bool {
     target == of
         || target
             .strip_prefix(of)
             .is_some_and(|rest| rest.starts_with("::"))
+}
+
+/// Keeps the exporters' own spans out of the traces. Decided once per
+/// callsite (the interest is always or never), not per event.
+struct NotExporters;
+
+impl NotExporters {
+    fn admits(meta: &Metadata<'_>) -> bool {
+        let t = meta.target();
+        !NETWORK_TARGETS
+            .iter()
+            .chain(OTEL_TARGETS)
+            .any(|of| is_target(t, of))
+    }
+}
+
+impl<S> Filter<S> for NotExporters {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        Self::admits(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if Self::admits(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
 }
 
 /// The log writer, shared by every layer made from one setup.
@@ -74,13 +106,7 @@ where
             .with_tracer(tp.tracer("tracing"))
             .with_tracked_inactivity(false)
             .with_threads(false)
-            .with_filter(FilterFn::new(|meta| {
-                let t = meta.target();
-                !NETWORK_TARGETS
-                    .iter()
-                    .chain(OTEL_TARGETS)
-                    .any(|of| is_target(t, of))
-            }))
+            .with_filter(NotExporters)
             .with_filter(env_filter(cfg));
         layers.push(Box::new(otel));
     }

@@ -2,6 +2,7 @@
 //! [`ObservabilityBuilder`] behind it with its hooks, status report and
 //! safe shutdown.
 
+mod buckets;
 mod builder;
 mod globals;
 mod install;
@@ -11,6 +12,7 @@ mod observability;
 mod report;
 mod traces;
 
+pub use buckets::{default_boundaries, Meters};
 pub use builder::{InitError, ObservabilityBuilder};
 pub use globals::{
     global_report, global_span_counts, initialize_observability, layer, shutdown_observability,

@@ -4,12 +4,12 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use primitives_core::sink::SpanSink;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use super::buckets::Meters;
 use super::layers::{layers, SharedWriter};
 use super::report::{ShutdownReport, StatusReport};
 use crate::accounting::{ErrorsByKind, MetricExportStats, SpanCounts};
@@ -25,7 +25,7 @@ pub struct Observability {
     /// The exporters' runtime, kept alive as long as the stack.
     pub(super) _runtime: Option<ObsRuntime>,
     pub(super) tracer_provider: Option<SdkTracerProvider>,
-    pub(super) meter_provider: Option<SdkMeterProvider>,
+    pub(super) meter_provider: Option<Meters>,
     pub(super) span_pipeline: Option<Arc<SpanPipeline>>,
     pub(super) metered: bool,
     pub(super) pipelines: Vec<(String, ExporterView)>,
@@ -86,7 +86,7 @@ impl Observability {
     }
 
     /// The SDK meter provider (`None` when disabled).
-    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+    pub fn meter_provider(&self) -> Option<&Meters> {
         self.meter_provider.as_ref()
     }
 
@@ -111,7 +111,7 @@ impl Observability {
             );
         }
         if let (Some(mp), true) = (&self.meter_provider, self.metered) {
-            b = b.meter_provider(mp);
+            b = b.meter_provider(&mp.0);
         }
         if let Some(observer) = self
             .prometheus
@@ -171,7 +171,10 @@ impl Observability {
     /// failed (the failures are counted in [`span_counts`](Self::span_counts)
     /// and described in [`export_errors`](Self::export_errors)).
     pub fn force_flush(&self, deadline: Duration) -> bool {
-        let (spans, mp) = (self.span_pipeline.clone(), self.meter_provider.clone());
+        let (spans, mp) = (
+            self.span_pipeline.clone(),
+            self.meter_provider.as_ref().map(|m| m.0.clone()),
+        );
         let ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let ok2 = ok.clone();
         let finished = off_thread(deadline, move || {
@@ -202,7 +205,10 @@ impl Observability {
         if self.report.global {
             primitives_core::telemetry::clear_global();
         }
-        let (tp, mp) = (self.tracer_provider.clone(), self.meter_provider.clone());
+        let (tp, mp) = (
+            self.tracer_provider.clone(),
+            self.meter_provider.as_ref().map(|m| m.0.clone()),
+        );
         let completed = off_thread(deadline, move || {
             if let Some(tp) = tp {
                 // The span pipeline's shutdown exports what is queued first,

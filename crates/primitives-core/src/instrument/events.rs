@@ -17,12 +17,15 @@ use crate::error::Error;
 /// The `tracing` target of every event this crate writes.
 const TARGET: &str = "primitives_core";
 
-/// Whether any event of this crate can be written at all (a cached
-/// callsite check; false when no subscriber listens).
+/// Whether any event of this crate can be written at all: one load of the
+/// global max level (false when no subscriber listens), not a run of the
+/// subscriber's filters.
+#[inline]
 pub(super) fn any_enabled() -> bool {
-    tracing::enabled!(target: TARGET, tracing::Level::ERROR)
+    tracing::level_enabled!(tracing::Level::ERROR)
 }
 
+#[inline]
 pub(super) fn step_started(meta: &Meta, ctx: &WorkflowContext) {
     tracing::debug!(
         target: TARGET,
@@ -34,6 +37,7 @@ pub(super) fn step_started(meta: &Meta, ctx: &WorkflowContext) {
 }
 
 /// A step's end. A failed root step is reported by [`run_ended`] alone.
+#[inline]
 pub(super) fn step_ended(
     meta: &Meta,
     ctx: &WorkflowContext,
@@ -41,14 +45,13 @@ pub(super) fn step_ended(
     err: Option<&Error>,
     root: bool,
 ) {
-    let duration_ms = took.as_secs_f64() * 1000.0;
     match err {
         None => tracing::debug!(
             target: TARGET,
             primitive = %meta.name,
             r#type = meta.primitive_type,
             correlation_id = ctx.correlation_id(),
-            duration_ms,
+            duration_ms = took.as_secs_f64() * 1000.0,
             "step finished"
         ),
         Some(_) if root => {}
@@ -58,7 +61,7 @@ pub(super) fn step_ended(
             r#type = meta.primitive_type,
             correlation_id = ctx.correlation_id(),
             workflow_id = ctx.workflow_id(),
-            duration_ms,
+            duration_ms = took.as_secs_f64() * 1000.0,
             error_type = e.error_type(),
             error = %e,
             "step failed"
@@ -66,6 +69,7 @@ pub(super) fn step_ended(
     }
 }
 
+#[inline]
 pub(super) fn step_cancelled(meta: &Meta, ctx: &WorkflowContext, took: Duration) {
     tracing::debug!(
         target: TARGET,
@@ -81,6 +85,7 @@ pub(super) fn step_cancelled(meta: &Meta, ctx: &WorkflowContext, took: Duration)
 /// failed` (ERROR). Written inside the root span's context when there is
 /// one, so log formatters give it the run's trace id and the root span's
 /// id (the span has ended by now; its ids are still the context's).
+#[inline]
 pub(super) fn run_ended(
     meta: &Meta,
     ctx: &WorkflowContext,
@@ -88,15 +93,14 @@ pub(super) fn run_ended(
     err: Option<&Error>,
     root_span: Option<&Context>,
 ) {
-    let enabled = match err {
-        None => tracing::enabled!(target: TARGET, tracing::Level::INFO),
-        Some(_) => tracing::enabled!(target: TARGET, tracing::Level::ERROR),
-    };
-    if !enabled {
-        return;
-    }
-    let _attached = root_span.map(|cx| cx.clone().attach());
-    let duration_ms = took.as_secs_f64() * 1000.0;
+    // Attaching costs a context clone: only when a subscriber may write
+    // the line (the global max level; the filters decide the rest).
+    let _attached = root_span
+        .filter(|_| match err {
+            None => tracing::level_enabled!(tracing::Level::INFO),
+            Some(_) => tracing::level_enabled!(tracing::Level::ERROR),
+        })
+        .map(|cx| cx.clone().attach());
     match err {
         None => tracing::info!(
             target: TARGET,
@@ -104,7 +108,7 @@ pub(super) fn run_ended(
             r#type = meta.primitive_type,
             workflow_id = ctx.workflow_id(),
             correlation_id = ctx.correlation_id(),
-            duration_ms,
+            duration_ms = took.as_secs_f64() * 1000.0,
             status = "ok",
             "workflow run completed"
         ),
@@ -114,7 +118,7 @@ pub(super) fn run_ended(
             r#type = meta.primitive_type,
             workflow_id = ctx.workflow_id(),
             correlation_id = ctx.correlation_id(),
-            duration_ms,
+            duration_ms = took.as_secs_f64() * 1000.0,
             status = "error",
             error_type = e.error_type(),
             error = %e,
