@@ -9,7 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step's time is printed when the next one starts (and the total at the end).
+step=""
+step_start=$SECONDS
+log() {
+  if [ -n "$step" ]; then
+    printf '    [%s: %ds]\n' "$step" $((SECONDS - step_start))
+  fi
+  step="$*"
+  step_start=$SECONDS
+  printf '\n==> %s\n' "$*"
+}
 
 if [ -z "${SKIP_INSTALL:-}" ]; then
   log "installing test backends"
@@ -43,3 +53,4 @@ grep -q "shutdown flushed everything" <<<"$demo_out"
 grep -Eq "spans via console: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
 
 log "all checks passed"
+printf '    [total: %ds]\n' "$SECONDS"

@@ -8,12 +8,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 fn scrape(c: &mut Criterion) {
-    let prom = PrometheusMetrics::new(PrometheusOptions {
-        process_metrics: false,
-        exemplars: false,
-        trace_exemplars: false,
-        ..PrometheusOptions::default()
-    });
+    let prom = PrometheusMetrics::new(PrometheusOptions::minimal());
     let mp = SdkMeterProvider::builder()
         .with_reader(prom.reader())
         .build();

@@ -51,9 +51,17 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
 /// `trace_id`, `span_id`, `correlation_id` and the enclosing `tracing`
 /// spans' names.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct JsonFormat {
     /// Add trace/span/correlation ids.
     pub correlation: bool,
+}
+
+impl JsonFormat {
+    /// The formatter; `correlation` adds trace, span and correlation ids.
+    pub fn new(correlation: bool) -> Self {
+        JsonFormat { correlation }
+    }
 }
 
 /// Appends `s` as a JSON string literal (copies runs of plain bytes; only

@@ -105,6 +105,51 @@ team = "ml"
 }
 
 #[test]
+fn a_files_resource_attributes_set_the_fields_they_name() {
+    let f = file(
+        r#"
+environment = "staging"
+
+[resource_attributes]
+"service.name" = "from-table"
+"deployment.environment.name" = "prod"
+team = "ml"
+"#,
+    );
+    let c = ObservabilityConfig::builder()
+        .file(&f.0)
+        .env(env(&[]))
+        .build()
+        .unwrap();
+    assert_eq!(c.service_name, "from-table");
+    assert_eq!(c.environment, "staging", "the file's own key wins");
+    assert_eq!(
+        c.resource_attributes.len(),
+        1,
+        "{:?}",
+        c.resource_attributes
+    );
+    assert_eq!(c.resource_attributes["team"], "ml");
+}
+
+#[test]
+fn map_setters_merge_with_lower_layers() {
+    let mut extra = std::collections::BTreeMap::new();
+    extra.insert("b".to_owned(), "2".to_owned());
+    let c = ObservabilityConfig::builder()
+        .env(env(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1")]))
+        .resource_attributes(extra)
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.resource_attributes.len(),
+        2,
+        "{:?}",
+        c.resource_attributes
+    );
+}
+
+#[test]
 fn otel_environment_variables() {
     let c = ObservabilityConfig::builder()
         .env(env(&[
@@ -172,7 +217,10 @@ fn otel_environment_variables() {
         ]))
         .build()
         .unwrap();
-    assert_eq!(c.prometheus_port, 9600, "the spec's alias alone works");
+    assert_eq!(
+        c.prometheus_port, 9600,
+        "the Python original's alias alone works"
+    );
     assert_eq!(
         c.service_name, "svc",
         "OTEL_SERVICE_NAME wins over the resource attribute"

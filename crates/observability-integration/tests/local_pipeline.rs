@@ -206,7 +206,9 @@ fn sdk_disabled_installs_nothing_and_says_so() {
         (r.traces, r.metrics, r.logs),
         (SignalState::Off, SignalState::Off, SignalState::Off)
     );
-    assert!(r.to_string().contains("DISABLED by OTEL_SDK_DISABLED"));
+    assert!(r
+        .to_string()
+        .contains("DISABLED by sdk_disabled / OTEL_SDK_DISABLED"));
     assert!(obs.tracer_provider().is_none());
     assert!(!obs.telemetry().is_enabled());
 }
@@ -339,4 +341,24 @@ fn spans_spread_over_many_threads_wake_the_exporter() {
     assert_eq!(obs.span_counts()[0].1.dropped(), 0);
     assert!(obs.shutdown(Duration::from_secs(5)).completed);
     assert_eq!(sink.spans.lock().unwrap().len(), 800);
+}
+
+#[test]
+fn with_tracing_off_the_provider_keeps_the_configured_sampler_and_resource() {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    let obs = ObservabilityBuilder::new(
+        config()
+            .service_name("no-tracing")
+            .trace_sample_rate(0.0)
+            .build()
+            .unwrap(),
+    )
+    .tracing(false)
+    .logs(false)
+    .build();
+    // Users' spans (through the OpenTelemetry layer or the global provider)
+    // carry the configured decision downstream, not the SDK's default.
+    let span = obs.tracer_provider().unwrap().tracer("user").start("s");
+    assert!(!span.span_context().is_sampled());
+    obs.shutdown(Duration::from_secs(2));
 }

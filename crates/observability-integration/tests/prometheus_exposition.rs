@@ -27,13 +27,9 @@ fn golden(name: &str, actual: &str) {
 }
 
 fn record_everything(limit: usize) -> (PrometheusMetrics, SdkMeterProvider) {
-    let prom = PrometheusMetrics::new(PrometheusOptions {
-        cardinality_limit: limit,
-        exemplars: false,
-        trace_exemplars: false,
-        process_metrics: false,
-        ..PrometheusOptions::default()
-    });
+    let mut options = PrometheusOptions::minimal();
+    options.cardinality_limit = limit;
+    let prom = PrometheusMetrics::new(options);
     let mp = SdkMeterProvider::builder()
         .with_resource(
             Resource::builder_empty()
@@ -145,13 +141,9 @@ fn negotiation_follows_the_accept_header() {
 
 #[test]
 fn cardinality_guard_folds_extra_series_without_losing_counts() {
-    let prom = PrometheusMetrics::new(PrometheusOptions {
-        cardinality_limit: 5,
-        exemplars: false,
-        trace_exemplars: false,
-        process_metrics: false,
-        ..PrometheusOptions::default()
-    });
+    let mut options = PrometheusOptions::minimal();
+    options.cardinality_limit = 5;
+    let prom = PrometheusMetrics::new(options);
     let mp = SdkMeterProvider::builder()
         .with_reader(prom.reader())
         .build();

@@ -1,6 +1,6 @@
 //! Against a real Prometheus server (Debian's `prometheus`, started here on
 //! a free loopback port with a 1 s scrape interval and exemplar storage):
-//! exact counts, the spec's throughput / p95 / error-rate queries written
+//! exact counts, the Python original's throughput / p95 / error-rate queries written
 //! for our metric names, and exemplars whose trace ids were really
 //! exported. Skips without Prometheus unless CI=true.
 
@@ -280,7 +280,7 @@ async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
         "the 120 ms runs dominate the tail: {p95}"
     );
 
-    // The spec's rate-based queries, written for our names.
+    // The Python original's rate-based queries, written for our names.
     let throughput = prom
         .query("sum(rate(primitive_duration_seconds_count{primitive=\"work\"}[5m]))")
         .await

@@ -141,8 +141,10 @@ impl WorkflowContext {
 
     /// Adds a W3C baggage entry: a key and value that travel with the run
     /// (to downstream services, when propagated). Baggage is never copied
-    /// into spans, logs or metric labels. Entries past the W3C limits (64
-    /// entries, 8192 bytes) are not added.
+    /// into spans, logs or metric labels. As the W3C baggage rules say, an
+    /// entry is not added when its key is not a token (no spaces or
+    /// `(),/:;<=>?@[\]{}"`) or it would pass the limits (64 entries, 8192
+    /// bytes).
     pub fn with_baggage(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.run_mut()
             .baggage

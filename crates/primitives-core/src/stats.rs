@@ -9,6 +9,7 @@ use crate::name::Name;
 
 /// A snapshot of one primitive's statistics, readable in process.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[non_exhaustive]
 pub struct PrimitiveMetrics {
     /// Primitive name.
     pub name: String,

@@ -20,15 +20,18 @@ pub fn markdown_tables() -> String {
     }
     out.push_str("\n## Environment variables\n\n");
     out.push_str(
-        "Where a field lists several, the first one set wins.\n\n| variable | field |\n|---|---|\n",
+        "Where a field lists several, the first one set wins; the exception is the sampler: \
+         `OTEL_TRACES_SAMPLER` names it, and `OTEL_TRACES_SAMPLER_ARG` gives the ratio of the \
+         `*traceidratio` ones (alone it is ignored).\n\n| variable | field |\n|---|---|\n",
     );
     for f in FIELDS {
+        let ranked = f.env.len() > 1 && !f.env.contains(&"OTEL_TRACES_SAMPLER");
         for (i, entry) in f.env.iter().enumerate() {
             let var = match entry.split_once(':') {
                 Some((var, key)) => format!("`{var}` (its `{key}` entry)"),
                 None => format!("`{entry}`"),
             };
-            let rank = if f.env.len() > 1 {
+            let rank = if ranked {
                 format!(" ({} of {})", i + 1, f.env.len())
             } else {
                 String::new()

@@ -179,15 +179,17 @@ fn apply_file(
             "TOML key = value lines",
         )
     })?;
+    let keys: Vec<String> = table.keys().cloned().collect();
+    let table_has = |key: &str| keys.iter().any(|k| k == key);
     for (key, value) in table {
         let Some(field) = FIELDS.iter().find(|f| f.file_key == key) else {
-            let keys: Vec<_> = FIELDS.iter().map(|f| f.file_key).collect();
+            let accepted: Vec<_> = FIELDS.iter().map(|f| f.file_key).collect();
             return Err(err(
                 "config_file",
                 key,
                 &origin,
                 "unknown key",
-                keys.join(", "),
+                accepted.join(", "),
             ));
         };
         let bad = |what: &str| {
@@ -213,9 +215,40 @@ fn apply_file(
             other => scalar(other).ok_or_else(|| bad("an array or date"))?,
         };
         set(c, origins, field, &raw, &origin)?;
+        if field.name == "resource_attributes" {
+            owned_resource_keys(c, origins, &raw, &origin, table_has)?;
+        }
     }
     Ok(())
 }
+
+/// A resource attribute list's `service.name`, `service.version` and
+/// `deployment.environment[.name]` set those fields (as in
+/// `OTEL_RESOURCE_ATTRIBUTES`), unless `explicit` says the same layer set
+/// the field itself.
+fn owned_resource_keys(
+    c: &mut ObservabilityConfig,
+    origins: &mut Origins,
+    list: &str,
+    origin: &Origin,
+    explicit: impl Fn(&str) -> bool,
+) -> Result<(), ConfigError> {
+    let entries = parse_kv_list("resource_attributes", list, origin)?;
+    for field in FIELDS.iter().filter(|f| !explicit(f.file_key)) {
+        let value = field
+            .env
+            .iter()
+            .filter_map(|e| e.strip_prefix(RESOURCE_LIST))
+            .find_map(|key| entries.get(key));
+        if let Some(value) = value {
+            set(c, origins, field, value, origin)?;
+        }
+    }
+    Ok(())
+}
+
+/// How a field names an entry of `OTEL_RESOURCE_ATTRIBUTES` in its variables.
+const RESOURCE_LIST: &str = "OTEL_RESOURCE_ATTRIBUTES:";
 
 fn scalar(v: &toml::Value) -> Option<String> {
     match v {
@@ -287,7 +320,7 @@ fn apply_sampler(
             origins.set("trace_sample_rate", o, &r.to_string());
         }
         None => {
-            // Ratio samplers: the argument, or 1.0 as the spec says.
+            // Ratio samplers: the argument, or 1.0 as the OpenTelemetry spec says.
             let (arg, ao) = var("OTEL_TRACES_SAMPLER_ARG")
                 .unwrap_or_else(|| ("1.0".into(), Origin::Env("OTEL_TRACES_SAMPLER_ARG".into())));
             if let Some(field) = FIELDS.iter().find(|f| f.name == "trace_sample_rate") {

@@ -132,10 +132,10 @@ macro_rules! config_fields {
 
         impl ConfigBuilder {
             $(
-                #[doc = concat!("Sets `", stringify!($name), "` (the code layer, above file and environment).")]
+                #[doc = concat!("Sets `", stringify!($name), "` (the code layer, above file and environment; a map is merged).")]
                 pub fn $name(self, value: impl Into<arg_type!($ty $(, $arg)?)>) -> Self {
                     let value: $ty = FromArg::from_arg(value.into());
-                    self.with(move |c| c.$name = value.clone())
+                    self.with(move |c| Assign::assign(&mut c.$name, value.clone()))
                 }
             )*
         }

@@ -18,7 +18,12 @@ use crate::runtime::ObsRuntime;
 pub(crate) struct Server {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Signalled when the server has stopped and its port is free.
+    stopped: std::sync::mpsc::Receiver<()>,
 }
+
+/// How long [`Server::stop`] waits for the server to let go of its port.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Server {
     /// Binds `host:port` now and serves `app` on `rt`.
@@ -32,7 +37,10 @@ impl Server {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (stopped_tx, stopped) = std::sync::mpsc::sync_channel(1);
         rt.handle().spawn(async move {
+            // Sent when this task ends, however it ends.
+            let _stopped = Stopped(stopped_tx);
             let listener = match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => l,
                 Err(e) => {
@@ -52,6 +60,7 @@ impl Server {
         Ok(Server {
             addr,
             stop: Some(tx),
+            stopped,
         })
     }
 
@@ -60,17 +69,31 @@ impl Server {
         self.addr
     }
 
-    /// Stops serving.
+    /// Stops serving and waits (at most a second) until the port is free,
+    /// so a new setup can bind it again right away.
     pub(crate) fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
+            let _ = self.stopped.recv_timeout(STOP_WAIT);
         }
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.stop();
+        // Signal only: dropping must not block.
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Tells [`Server::stop`] the serving task has ended.
+struct Stopped(std::sync::mpsc::SyncSender<()>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.try_send(());
     }
 }
 

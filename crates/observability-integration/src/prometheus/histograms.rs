@@ -6,6 +6,7 @@ use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use opentelemetry::trace::SpanContext;
+use primitives_core::semconv::label;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
@@ -15,6 +16,9 @@ use super::cardinality::CardinalityGuard;
 use super::{Buckets, Labels, TraceLabels, OVERFLOW_LABEL};
 
 /// Each primitive's (type, histogram) handles, by primitive name.
+/// The Prometheus name of the core's duration histogram.
+const SERIES: &str = "primitive_duration_seconds";
+
 pub(super) type Handles<H> = Arc<RwLock<HashMap<String, Vec<(String, H)>>>>;
 
 /// A histogram one step series observes into.
@@ -125,8 +129,8 @@ impl<H: StepHistogram> StepDurations<H> {
             }
         }
         let mut labels: Labels = vec![
-            ("primitive".into(), primitive.into()),
-            ("type".into(), kind.into()),
+            (label::PRIMITIVE.into(), primitive.into()),
+            (label::TYPE.into(), kind.into()),
         ];
         let count: usize = self
             .handles
@@ -135,9 +139,9 @@ impl<H: StepHistogram> StepDurations<H> {
             .values()
             .map(Vec::len)
             .sum();
-        if count >= self.limit && !self.guard.admit("primitive_duration_seconds", &labels) {
+        if count >= self.limit && !self.guard.admit(SERIES, &labels) {
             labels = vec![(OVERFLOW_LABEL.0.into(), OVERFLOW_LABEL.1.into())];
-            self.guard.note_overflow("primitive_duration_seconds", 1);
+            self.guard.note_overflow(SERIES, 1);
             return self.family.get_or_create(&labels).clone();
         }
         let h = self.family.get_or_create(&labels).clone();

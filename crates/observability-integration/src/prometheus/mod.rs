@@ -15,20 +15,21 @@ mod names;
 mod points;
 mod process;
 
-use bridge::OtelBridge;
-pub use cardinality::CardinalityGuard;
-use histograms::{AtomicDurations, StepDurations, StepHistogram};
-use process::ProcessCollector;
-
-pub use names::{sanitize_label, sanitize_name, unit_for};
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use opentelemetry_sdk::metrics::{ManualReader, Temporality};
+use primitives_core::semconv::{metric, SCOPE_NAME};
 use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::registry::{Registry, Unit};
+
+pub use cardinality::CardinalityGuard;
+pub use names::{sanitize_label, sanitize_name, unit_for};
+
+use bridge::OtelBridge;
+use histograms::{AtomicDurations, StepDurations, StepHistogram};
+use process::ProcessCollector;
 
 type Labels = Vec<(String, String)>;
 type TraceLabels = Vec<(String, String)>;
@@ -73,8 +74,10 @@ impl fmt::Debug for PrometheusMetrics {
     }
 }
 
-/// Options of [`PrometheusMetrics`].
+/// Options of [`PrometheusMetrics`]: start from [`Default`] (what setup
+/// uses) or [`PrometheusOptions::minimal`] and set fields.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PrometheusOptions {
     /// Label sets per metric before overflow.
     pub cardinality_limit: usize,
@@ -106,6 +109,19 @@ impl Default for PrometheusOptions {
     }
 }
 
+impl PrometheusOptions {
+    /// Only what the meter provider records: no exemplar histograms of our
+    /// own, no process metrics (for golden tests and benches).
+    pub fn minimal() -> Self {
+        PrometheusOptions {
+            exemplars: false,
+            trace_exemplars: false,
+            process_metrics: false,
+            ..PrometheusOptions::default()
+        }
+    }
+}
+
 impl PrometheusMetrics {
     /// A registry, and the reader to add to the meter provider.
     pub fn new(opts: PrometheusOptions) -> Self {
@@ -120,7 +136,7 @@ impl PrometheusMetrics {
             ) -> Arc<dyn primitives_core::sink::DurationObserver> {
                 let d = StepDurations::<H>::new(guard.clone(), limit);
                 registry.register_with_unit(
-                    "primitive_duration",
+                    metric::PRIMITIVE_DURATION,
                     "Primitive execution time",
                     Unit::Seconds,
                     d.family.clone(),
@@ -138,7 +154,7 @@ impl PrometheusMetrics {
             }
         });
         let skip = if opts.exemplars {
-            vec![(primitives_core::semconv::SCOPE_NAME, "primitive_duration")]
+            vec![(SCOPE_NAME, metric::PRIMITIVE_DURATION)]
         } else {
             Vec::new()
         };

@@ -10,7 +10,7 @@ use opentelemetry_sdk::trace::SpanExporter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use super::buckets::Meters;
-use super::install::ObservabilityGuard;
+use super::install::{InstallFailed, ObservabilityGuard};
 use super::layers::SharedWriter;
 use super::metrics::{self, register_self_metrics, Metrics};
 use super::observability::Observability;
@@ -139,7 +139,7 @@ impl ObservabilityBuilder {
         let traces = if self.tracing {
             traces::build(&rt, &cfg, &resource, self.exporters, &mut report)
         } else {
-            traces::Traces::off()
+            traces::Traces::off(&cfg, &resource)
         };
         let metrics = if self.metrics {
             metrics::build(&rt, &cfg, resource, self.readers, self.tracing, &mut report)
@@ -194,12 +194,13 @@ impl ObservabilityBuilder {
             obs.shutdown(UNDO_DEADLINE);
             return Err(InitError { report });
         }
-        let guard = obs.install_global();
-        if guard.report().all_live() {
-            return Ok(guard);
+        match obs.install(true) {
+            Ok(guard) => Ok(guard),
+            Err(InstallFailed(guard)) => {
+                let report = guard.report().clone();
+                guard.shutdown(UNDO_DEADLINE);
+                Err(InitError { report })
+            }
         }
-        let report = guard.report().clone();
-        guard.uninstall(UNDO_DEADLINE);
-        Err(InitError { report })
     }
 }

@@ -14,8 +14,40 @@ use super::report::{ShutdownReport, SignalState};
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 impl Observability {
-    /// Installs globals and returns the guard that shuts everything down.
-    pub fn install_global(mut self) -> ObservabilityGuard {
+    /// Installs globals and returns the guard that shuts everything down:
+    /// our `tracing` subscriber, the W3C propagators, the OpenTelemetry
+    /// global providers and the core's telemetry. What fails is in the
+    /// report; the rest is installed.
+    pub fn install_global(self) -> ObservabilityGuard {
+        match self.install(false) {
+            Ok(guard) => guard,
+            Err(InstallFailed(guard)) => *guard,
+        }
+    }
+
+    /// Installs globals. With `all_or_nothing`, a global `tracing`
+    /// subscriber already in place stops it before anything global is
+    /// touched (the guard comes back in the error, not installed).
+    pub(super) fn install(
+        mut self,
+        all_or_nothing: bool,
+    ) -> Result<ObservabilityGuard, InstallFailed> {
+        // The subscriber first: it is the one global someone else may hold.
+        if self.log_writer.is_some() {
+            let subscriber = tracing_subscriber::registry().with(self.layer());
+            match tracing::subscriber::set_global_default(subscriber) {
+                Ok(()) => self.report.subscriber_installed = true,
+                Err(_) => {
+                    self.report.logs = SignalState::Failed;
+                    self.report.fail("logs", "the application already installed a global tracing subscriber; add `guard.layer()` (or observability_integration::layer()) to it to get trace-correlated logs and tracing spans in traces");
+                    if all_or_nothing {
+                        return Err(InstallFailed(Box::new(ObservabilityGuard {
+                            obs: Some(self),
+                        })));
+                    }
+                }
+            }
+        }
         if !self.report.sdk_disabled {
             opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
                 Box::new(TraceContextPropagator::new()),
@@ -30,25 +62,19 @@ impl Observability {
             primitives_core::telemetry::set_global(self.telemetry());
             self.report.global = true;
         }
-        if self.log_writer.is_some() {
-            let subscriber = tracing_subscriber::registry().with(self.layer());
-            match tracing::subscriber::set_global_default(subscriber) {
-                Ok(()) => self.report.subscriber_installed = true,
-                Err(_) => {
-                    self.report.logs = SignalState::Failed;
-                    self.report.fail("logs", "the application already installed a global tracing subscriber; add `guard.layer()` (or observability_integration::layer()) to it to get trace-correlated logs and tracing spans in traces");
-                }
-            }
-        }
         let report = &self.report;
         if report.all_live() {
             tracing::info!(target: "observability_integration", report = %report, "observability initialized");
         } else {
             tracing::warn!(target: "observability_integration", report = %report, "observability partly failed; the application keeps running");
         }
-        ObservabilityGuard { obs: Some(self) }
+        Ok(ObservabilityGuard { obs: Some(self) })
     }
 }
+
+/// An all-or-nothing install that stopped before touching any global: the
+/// stack, not installed, to shut down.
+pub(super) struct InstallFailed(pub(super) Box<ObservabilityGuard>);
 
 /// Keeps the stack alive; shuts it down (flush with a deadline) on drop.
 ///
@@ -76,20 +102,6 @@ impl std::ops::Deref for ObservabilityGuard {
 }
 
 impl ObservabilityGuard {
-    /// Undoes [`Observability::install_global`]: the OpenTelemetry globals
-    /// go back to no-op providers and the stack shuts down.
-    pub(super) fn uninstall(self, deadline: Duration) {
-        if self.report().global {
-            opentelemetry::global::set_tracer_provider(
-                opentelemetry::trace::noop::NoopTracerProvider::new(),
-            );
-            opentelemetry::global::set_meter_provider(
-                opentelemetry::metrics::noop::NoopMeterProvider::new(),
-            );
-        }
-        self.shutdown(deadline);
-    }
-
     /// Shuts down now with `deadline` (dropping the guard does the same
     /// with [`DEFAULT_SHUTDOWN_DEADLINE`]).
     pub fn shutdown(self, deadline: Duration) -> ShutdownReport {

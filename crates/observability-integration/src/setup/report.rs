@@ -45,7 +45,7 @@ pub struct Failure {
 #[derive(Debug, Clone, serde::Serialize)]
 #[non_exhaustive]
 pub struct StatusReport {
-    /// `OTEL_SDK_DISABLED` was set: nothing installed.
+    /// `sdk_disabled` (`OTEL_SDK_DISABLED`) was set: nothing installed.
     pub sdk_disabled: bool,
     /// Spans.
     pub traces: SignalState,
@@ -91,7 +91,7 @@ impl fmt::Display for StatusReport {
         if self.sdk_disabled {
             return writeln!(
                 f,
-                "observability: DISABLED by OTEL_SDK_DISABLED (nothing recorded or exported)"
+                "observability: DISABLED by sdk_disabled / OTEL_SDK_DISABLED (nothing recorded or exported)"
             );
         }
         let state = |s: SignalState| match s {

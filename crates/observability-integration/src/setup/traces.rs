@@ -43,14 +43,25 @@ pub(super) struct Traces {
 }
 
 impl Traces {
-    /// Tracing switched off: a provider with no processor.
-    pub(super) fn off() -> Traces {
+    /// Tracing switched off: the provider (resource and sampler as
+    /// configured, so users' spans propagate the configured decision) with
+    /// no processor.
+    pub(super) fn off(cfg: &ObservabilityConfig, resource: &Resource) -> Traces {
         Traces {
-            provider: SdkTracerProvider::builder().build(),
+            provider: provider_builder(cfg, resource).build(),
             pipeline: None,
             views: Vec::new(),
         }
     }
+}
+
+fn provider_builder(
+    cfg: &ObservabilityConfig,
+    resource: &Resource,
+) -> opentelemetry_sdk::trace::TracerProviderBuilder {
+    SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_sampler(sampler(cfg))
 }
 
 /// The resource every signal carries.
@@ -139,16 +150,14 @@ pub(super) fn build(
     custom: Vec<ExporterFactory>,
     report: &mut StatusReport,
 ) -> Traces {
-    let mut builder = SdkTracerProvider::builder()
-        .with_resource(resource.clone())
-        .with_sampler(sampler(cfg));
+    let mut builder = provider_builder(cfg, resource);
     let mut factories = configured(rt, cfg, report);
     for (i, f) in custom.into_iter().enumerate() {
         report.exporter(format!("custom-{}", i + 1), "traces", None);
         factories.push(f);
     }
     let asked = !factories.is_empty() || cfg.exports_otlp_traces();
-    let mut traces = Traces::off();
+    let (mut pipeline, mut views) = (None, Vec::new());
     if !factories.is_empty() {
         let options = PipelineOptions {
             max_queue_size: cfg.max_queue_size,
@@ -161,7 +170,7 @@ pub(super) fn build(
             .into_iter()
             .map(|f| f(rt, cfg, resource))
             .collect();
-        let views = outlets
+        let outlet_views = outlets
             .iter()
             .map(|o| {
                 (
@@ -174,8 +183,8 @@ pub(super) fn build(
             Ok(p) => {
                 let p = Arc::new(p);
                 builder = builder.with_span_processor(PipelineProcessor(p.clone()));
-                traces.pipeline = Some(p);
-                traces.views = views;
+                pipeline = Some(p);
+                views = outlet_views;
             }
             Err(e) => report.fail(
                 "traces",
@@ -186,6 +195,9 @@ pub(super) fn build(
     if asked {
         report.traces = report.state_of("traces");
     }
-    traces.provider = builder.build();
-    traces
+    Traces {
+        provider: builder.build(),
+        pipeline,
+        views,
+    }
 }
