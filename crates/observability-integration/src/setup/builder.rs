@@ -49,11 +49,28 @@ impl fmt::Debug for ObservabilityBuilder {
 /// [`ObservabilityBuilder::try_install`]): the report says what failed,
 /// and nothing stays installed.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("observability setup failed; nothing was installed\n{report}")]
+#[error("{reason}; nothing was installed\n{report}")]
 #[non_exhaustive]
 pub struct InitError {
-    /// What setup did and what failed.
+    /// What setup did and what failed (for an earlier install: its report).
     pub report: StatusReport,
+    reason: &'static str,
+}
+
+impl InitError {
+    fn failed(report: StatusReport) -> Self {
+        InitError {
+            report,
+            reason: "observability setup failed",
+        }
+    }
+
+    pub(super) fn already_installed(report: StatusReport) -> Self {
+        InitError {
+            report,
+            reason: "initialize_observability already installed a stack (shut it down first)",
+        }
+    }
 }
 
 /// How long a failed `try_install` waits for what it built to shut down.
@@ -192,14 +209,14 @@ impl ObservabilityBuilder {
         if !obs.report().all_live() {
             let report = obs.report().clone();
             obs.shutdown(UNDO_DEADLINE);
-            return Err(InitError { report });
+            return Err(InitError::failed(report));
         }
         match obs.install(true) {
             Ok(guard) => Ok(guard),
             Err(InstallFailed(guard)) => {
                 let report = guard.report().clone();
                 guard.shutdown(UNDO_DEADLINE);
-                Err(InitError { report })
+                Err(InitError::failed(report))
             }
         }
     }

@@ -74,21 +74,22 @@ where
         .map(|g| g.layer())
 }
 
-/// Like [`initialize_observability`], failing fast: `Err` with the report
-/// when anything asked for is not running, and then nothing stays
-/// installed, so a second call (with a corrected config) can succeed. On
-/// success the stack is kept like `initialize_observability`'s: see
-/// [`global_report`], [`shutdown_observability`]. When a stack is already
-/// installed, returns its report (`Ok`) without reinstalling.
+/// The fail-fast form of [`initialize_observability`] (the convention of
+/// `tracing_subscriber`'s `try_init`): installs everything `config` asks for
+/// globally and returns the guard that keeps it running (drop it, or call
+/// its `shutdown`, at exit), or `Err` with the report when anything asked
+/// for is not running — and then nothing stays installed, so a second call
+/// with a corrected config can succeed. `Err` too when
+/// [`initialize_observability`] already installed a stack.
 pub fn try_initialize_observability(
     config: ObservabilityConfig,
-) -> Result<StatusReport, InitError> {
-    let mut slot = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
+) -> Result<ObservabilityGuard, InitError> {
+    let slot = GLOBAL.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(guard) = &*slot {
-        return Ok(guard.report().clone());
+        return Err(InitError::already_installed(guard.report().clone()));
     }
-    let guard = ObservabilityBuilder::new(config).try_install()?;
-    let report = guard.report().clone();
-    *slot = Some(guard);
-    Ok(report)
+    // Held while installing: an `initialize_observability` waits for it.
+    let installed = ObservabilityBuilder::new(config).try_install();
+    drop(slot);
+    installed
 }
