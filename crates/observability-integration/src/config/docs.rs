@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::fields::FIELDS;
+use super::load::{resource_key, RESOURCE_LIST, SAMPLER_VARS};
 
 /// The field table and the environment variable table, as Markdown:
 /// `docs/configuration.md` holds exactly this between its
@@ -25,10 +26,10 @@ pub fn markdown_tables() -> String {
          `*traceidratio` ones (alone it is ignored).\n\n| variable | field |\n|---|---|\n",
     );
     for f in FIELDS {
-        let ranked = f.env.len() > 1 && !f.env.contains(&"OTEL_TRACES_SAMPLER");
+        let ranked = f.env.len() > 1 && !f.env.iter().any(|e| SAMPLER_VARS.contains(e));
         for (i, entry) in f.env.iter().enumerate() {
-            let var = match entry.split_once(':') {
-                Some((var, key)) => format!("`{var}` (its `{key}` entry)"),
+            let var = match resource_key(entry) {
+                Some(key) => format!("`{RESOURCE_LIST}` (its `{key}` entry)"),
                 None => format!("`{entry}`"),
             };
             let rank = if ranked {

@@ -238,7 +238,7 @@ fn owned_resource_keys(
         let value = field
             .env
             .iter()
-            .filter_map(|e| e.strip_prefix(RESOURCE_LIST))
+            .filter_map(|e| resource_key(e))
             .find_map(|key| entries.get(key));
         if let Some(value) = value {
             set(c, origins, field, value, origin)?;
@@ -247,8 +247,13 @@ fn owned_resource_keys(
     Ok(())
 }
 
-/// How a field names an entry of `OTEL_RESOURCE_ATTRIBUTES` in its variables.
-const RESOURCE_LIST: &str = "OTEL_RESOURCE_ATTRIBUTES:";
+/// The list variable whose entries fields name as `OTEL_RESOURCE_ATTRIBUTES:key`.
+pub(super) const RESOURCE_LIST: &str = "OTEL_RESOURCE_ATTRIBUTES";
+
+/// `key` of a field's variable entry `OTEL_RESOURCE_ATTRIBUTES:key`.
+pub(super) fn resource_key(entry: &str) -> Option<&str> {
+    entry.strip_prefix(RESOURCE_LIST)?.strip_prefix(':')
+}
 
 fn scalar(v: &toml::Value) -> Option<String> {
     match v {
@@ -261,37 +266,33 @@ fn scalar(v: &toml::Value) -> Option<String> {
 }
 
 /// Read by [`apply_sampler`], not by a field's own parser.
-const SAMPLER_VARS: &[&str] = &["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"];
-
-/// One entry of a field's variable list: `VAR`, or `VAR:key` (an entry of
-/// a `k=v,…` list variable).
-fn env_value(env: &EnvSource, entry: &str) -> Result<Option<(String, Origin)>, ConfigError> {
-    let (var, key) = match entry.split_once(':') {
-        Some((var, key)) => (var, Some(key)),
-        None => (entry, None),
-    };
-    let Some(raw) = env.get(var) else {
-        return Ok(None);
-    };
-    let origin = Origin::Env(var.to_owned());
-    Ok(match key {
-        None => Some((raw, origin)),
-        Some(key) => {
-            // Errors in the list are the list field's to report.
-            let list = parse_kv_list("resource_attributes", &raw, &origin)?;
-            list.get(key).map(|v| (v.clone(), origin))
-        }
-    })
-}
+pub(super) const SAMPLER_VARS: &[&str] = &["OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"];
 
 fn apply_env(
     c: &mut ObservabilityConfig,
     origins: &mut Origins,
     env: &EnvSource,
 ) -> Result<(), ConfigError> {
+    // The list variable, parsed once for every field that reads an entry.
+    let resource = match env.get(RESOURCE_LIST) {
+        Some(raw) => {
+            let origin = Origin::Env(RESOURCE_LIST.to_owned());
+            // Errors in the list are the list field's to report.
+            Some((parse_kv_list("resource_attributes", &raw, &origin)?, origin))
+        }
+        None => None,
+    };
     for field in FIELDS {
         for entry in field.env.iter().filter(|e| !SAMPLER_VARS.contains(e)) {
-            if let Some((raw, origin)) = env_value(env, entry)? {
+            let found = match resource_key(entry) {
+                Some(key) => resource
+                    .as_ref()
+                    .and_then(|(list, origin)| Some((list.get(key)?.clone(), origin.clone()))),
+                None => env
+                    .get(entry)
+                    .map(|v| (v, Origin::Env((*entry).to_owned()))),
+            };
+            if let Some((raw, origin)) = found {
                 set(c, origins, field, &raw, &origin)?;
                 break;
             }

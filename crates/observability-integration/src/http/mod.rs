@@ -97,9 +97,6 @@ impl Drop for Stopped {
     }
 }
 
-/// The metrics server: the metrics router on its own server.
-pub(crate) type MetricsServer = Server;
-
 impl Server {
     /// Serves `metrics` at `endpoint` (and `/healthz`) on `host:port`.
     pub(crate) fn metrics(

@@ -5,7 +5,6 @@ use std::fmt;
 use std::time::Duration;
 
 use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SpanExporter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
@@ -161,13 +160,7 @@ impl ObservabilityBuilder {
         let metrics = if self.metrics {
             metrics::build(&rt, &cfg, resource, self.readers, self.tracing, &mut report)
         } else {
-            Metrics {
-                provider: SdkMeterProvider::builder().with_resource(resource).build(),
-                stats: Default::default(),
-                prometheus: None,
-                server: None,
-                other_readers: false,
-            }
+            Metrics::off(resource)
         };
         register_self_metrics(&metrics.provider, &traces.views, &metrics.stats);
         let mut obs = Observability {

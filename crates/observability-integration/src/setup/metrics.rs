@@ -12,7 +12,7 @@ use super::report::StatusReport;
 use crate::accounting::MetricExportStats;
 use crate::config::ObservabilityConfig;
 use crate::export::otlp::{build_otlp_metrics, otlp_name, probe};
-use crate::http::MetricsServer;
+use crate::http::Server;
 use crate::pipeline::ExporterView;
 use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::reader::Forward;
@@ -23,9 +23,22 @@ pub(super) struct Metrics {
     pub(super) provider: SdkMeterProvider,
     pub(super) stats: Arc<MetricExportStats>,
     pub(super) prometheus: Option<PrometheusMetrics>,
-    pub(super) server: Option<MetricsServer>,
+    pub(super) server: Option<Server>,
     /// Metric readers besides Prometheus (OTLP, custom).
     pub(super) other_readers: bool,
+}
+
+impl Metrics {
+    /// Metrics switched off: a provider with no reader.
+    pub(super) fn off(resource: Resource) -> Metrics {
+        Metrics {
+            provider: SdkMeterProvider::builder().with_resource(resource).build(),
+            stats: Arc::default(),
+            prometheus: None,
+            server: None,
+            other_readers: false,
+        }
+    }
 }
 
 /// Builds the meter provider with every reader asked for. `traced`: spans
@@ -78,7 +91,7 @@ pub(super) fn build(
             version: cfg.service_version.clone(),
         });
         builder = builder.with_reader(prom.reader());
-        match MetricsServer::metrics(
+        match Server::metrics(
             rt,
             &cfg.prometheus_host,
             cfg.prometheus_port,

@@ -14,7 +14,7 @@ use super::layers::{layers, SharedWriter};
 use super::report::{ShutdownReport, StatusReport};
 use crate::accounting::{ErrorsByKind, MetricExportStats, SpanCounts};
 use crate::config::ObservabilityConfig;
-use crate::http::MetricsServer;
+use crate::http::Server;
 use crate::pipeline::{ExporterView, SpanPipeline};
 use crate::prometheus::PrometheusMetrics;
 use crate::runtime::ObsRuntime;
@@ -35,7 +35,7 @@ pub struct Observability {
     pub(super) log_writer: Option<SharedWriter>,
     pub(super) shut_down: Mutex<Option<ShutdownReport>>,
     pub(super) prometheus: Option<PrometheusMetrics>,
-    pub(super) metrics_server: Mutex<Option<MetricsServer>>,
+    pub(super) metrics_server: Mutex<Option<Server>>,
     pub(super) telemetry: primitives_core::Telemetry,
     /// Metric readers besides Prometheus (OTLP, custom).
     pub(super) other_metric_readers: bool,

@@ -36,14 +36,16 @@ pub(super) fn step_started(meta: &Meta, ctx: &WorkflowContext) {
     );
 }
 
-/// A step's end. A failed root step is reported by [`run_ended`] alone.
+/// A step's end; a run's root also writes the run's line ([`run_ended`],
+/// in `root_span`'s context when there is one), which alone reports the
+/// root's failure.
 #[inline]
 pub(super) fn step_ended(
     meta: &Meta,
     ctx: &WorkflowContext,
     took: Duration,
     err: Option<&Error>,
-    root: bool,
+    root: Option<Option<&Context>>,
 ) {
     match err {
         None => tracing::debug!(
@@ -54,7 +56,7 @@ pub(super) fn step_ended(
             duration_ms = took.as_secs_f64() * 1000.0,
             "step finished"
         ),
-        Some(_) if root => {}
+        Some(_) if root.is_some() => {}
         Some(e) => tracing::warn!(
             target: TARGET,
             primitive = %meta.name,
@@ -66,6 +68,9 @@ pub(super) fn step_ended(
             error = %e,
             "step failed"
         ),
+    }
+    if let Some(root_span) = root {
+        run_ended(meta, ctx, took, err, root_span);
     }
 }
 
@@ -86,7 +91,7 @@ pub(super) fn step_cancelled(meta: &Meta, ctx: &WorkflowContext, took: Duration)
 /// one, so log formatters give it the run's trace id and the root span's
 /// id (the span has ended by now; its ids are still the context's).
 #[inline]
-pub(super) fn run_ended(
+fn run_ended(
     meta: &Meta,
     ctx: &WorkflowContext,
     took: Duration,

@@ -114,10 +114,8 @@ impl<'a> Guard<'a> {
                 err.map_or(Outcome::Ok, |e| Outcome::Err(e.error_type())),
             );
         }
-        events::step_ended(self.meta, self.ctx, took, err, self.root);
-        if self.root {
-            events::run_ended(self.meta, self.ctx, took, err, self.ctx.otel.as_ref());
-        }
+        let root = self.root.then_some(self.ctx.otel.as_ref());
+        events::step_ended(self.meta, self.ctx, took, err, root);
     }
 
     /// The synchronous instruments: the duration histogram(s) and the

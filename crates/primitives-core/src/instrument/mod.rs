@@ -203,11 +203,7 @@ where
         p.execute(ctx, input).await
     };
     let took = start.until(Stamp::now());
-    let err = result.as_ref().err();
-    events::step_ended(meta, ctx, took, err, root);
-    if root {
-        events::run_ended(meta, ctx, took, err, None);
-    }
+    events::step_ended(meta, ctx, took, result.as_ref().err(), root.then_some(None));
     result
 }
 

@@ -106,10 +106,7 @@ impl TelemetryBuilder {
     /// or an unsampled parent with `parent_based` — then build no SDK span.
     /// Declare it only if it matches the provider's sampler.
     pub fn sampling(mut self, ratio: f64, parent_based: bool) -> Self {
-        self.sampling = Some(SamplingHint {
-            ratio,
-            parent_based,
-        });
+        self.sampling = Some(SamplingHint::new(ratio, parent_based));
         self
     }
 
@@ -120,10 +117,7 @@ impl TelemetryBuilder {
         // The statistics back the observable counters too.
         let stats = Arc::new(StatsRegistry::default());
         let sampling = match (&self.sink, self.sampling) {
-            (Some(_), None) => Some(SamplingHint {
-                ratio: 1.0,
-                parent_based: true,
-            }),
+            (Some(_), None) => Some(SamplingHint::ALWAYS_ON),
             (_, s) => s,
         };
         Telemetry {
