@@ -23,14 +23,23 @@ pub fn current_trace_ids() -> Option<(String, String)> {
     current_span_context().map(|sc| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
 
-/// The span context of the current `tracing` span's OpenTelemetry context
-/// when it has one, else of `opentelemetry::Context::current()`.
+/// The span context a log line belongs to: the current OpenTelemetry
+/// context's span when it has a valid one, else the current `tracing`
+/// span's.
+///
+/// The OpenTelemetry context is the innermost of the two: a step attaches
+/// its span's context on every poll, inside whatever `tracing` span the
+/// caller instrumented the run with (`.instrument(info_span!("http.request"))`),
+/// and our OpenTelemetry layer attaches a `tracing` span's context when the
+/// span is entered (context activation), so a user's span entered inside a
+/// step is current there too. The `tracing` span is the fallback for
+/// subscribers whose OpenTelemetry layer doesn't activate contexts.
 fn current_span_context() -> Option<opentelemetry::trace::SpanContext> {
-    let from_tracing = tracing::Span::current().context();
-    let cx = if from_tracing.span().span_context().is_valid() {
-        from_tracing
+    let current = opentelemetry::Context::current();
+    let cx = if current.span().span_context().is_valid() {
+        current
     } else {
-        opentelemetry::Context::current()
+        tracing::Span::current().context()
     };
     let span = cx.span();
     let sc = span.span_context();

@@ -149,5 +149,50 @@ async fn json_lines_match_exported_spans() {
         done["fields"].get("workflow_id").is_none(),
         "no empty workflow_id: {done}"
     );
+
+    // Under an outer `tracing` span (a web framework's request span), a
+    // step's lines still carry the step's span id, not the request's.
+    use tracing::Instrument as _;
+    lines.0.lock().unwrap().clear();
+    sink.spans.lock().unwrap().clear();
+    let request = tracing::info_span!("http.request");
+    let ctx = WorkflowContext::new().with_correlation_id("corr-json-2");
+    wf.run(&ctx, 8).instrument(request).await.unwrap();
+    assert!(guard.force_flush(Duration::from_secs(5)));
+    let spans = sink.spans.lock().unwrap().clone();
+    let by_name: HashMap<String, _> = spans.iter().map(|s| (s.name.to_string(), s)).collect();
+    let http = by_name["http.request"];
+    let root = by_name["primitive.logged_flow"];
+    assert_eq!(
+        root.parent_span_id,
+        http.span_context.span_id(),
+        "the run is a child of the request span"
+    );
+    let text = lines.text();
+    let parsed: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let line = |msg: &str, branch: Option<&str>| -> &Value {
+        parsed
+            .iter()
+            .find(|l| l["message"] == msg && branch.is_none_or(|b| l["fields"]["branch"] == b))
+            .unwrap_or_else(|| panic!("no line {msg} {branch:?} in {text}"))
+    };
+    let span_id = |name: &str| by_name[name].span_context.span_id().to_string();
+    assert_eq!(
+        line("starting", None)["span_id"],
+        span_id("primitive.start").as_str()
+    );
+    for name in ["left", "right"] {
+        assert_eq!(
+            line("inside branch", Some(name))["span_id"],
+            span_id(&format!("primitive.{name}")).as_str()
+        );
+    }
+    assert_eq!(
+        line("workflow run completed", None)["span_id"],
+        span_id("primitive.logged_flow").as_str()
+    );
     drop(guard);
 }

@@ -196,6 +196,38 @@ pub struct SagaFailed {
     pub source: BoxError,
 }
 
+/// A step panicked. Recorded on the step's span (status Error,
+/// `error.type="panic"`, the message as the exception) and in its metrics
+/// before the panic goes on to the caller; the caller never receives it as
+/// a value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{primitive}` panicked: {message}")]
+pub struct Panicked {
+    /// The primitive that panicked (or whose child did).
+    pub primitive: String,
+    /// The panic's message (`&str` or `String` payloads; otherwise a
+    /// placeholder).
+    pub message: String,
+}
+
+impl Panicked {
+    /// The error recorded for a step whose future panicked with `payload`.
+    pub(crate) fn error(primitive: &str, payload: &(dyn std::any::Any + Send)) -> Error {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic payload that is not a string".to_owned());
+        Error::with_error_type(
+            "panic",
+            Panicked {
+                primitive: primitive.to_owned(),
+                message,
+            },
+        )
+    }
+}
+
 /// A [`MockPrimitive`](crate::MockPrimitive) was told to fail.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]

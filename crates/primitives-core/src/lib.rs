@@ -107,7 +107,7 @@ pub use async_trait::async_trait;
 pub use context::WorkflowContext;
 pub use error::{
     BoxError, CircuitOpen, Elapsed, EmptyParallel, EmptySequential, Error, MockError, NoCase,
-    NoRoute, SagaFailed,
+    NoRoute, Panicked, SagaFailed,
 };
 pub use ext::PrimitiveExt;
 pub use identity::{current_correlation_id, current_run_identity, RunIdentity};

@@ -95,6 +95,15 @@ pub mod label {
     pub const TO: &str = "to";
 }
 
+/// The name and type of the in-process statistics entry that sums every
+/// primitive past [`STATS_CAPACITY`] distinct (name, type) pairs.
+pub const STATS_OVERFLOW: &str = "_overflow";
+
+/// Distinct (name, type) pairs the in-process statistics keep apart; the
+/// rest are summed into one [`STATS_OVERFLOW`] entry, so a process that
+/// names primitives dynamically can't grow the registry without bound.
+pub const STATS_CAPACITY: usize = 4096;
+
 /// Histogram bucket bounds (seconds) for step durations: 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::name::Name;
+use crate::semconv::{STATS_CAPACITY, STATS_OVERFLOW};
 
 /// A snapshot of one primitive's statistics, readable in process.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -156,12 +157,22 @@ pub(crate) struct StatsRegistry {
 }
 
 impl StatsRegistry {
+    /// The statistics of (`name`, `kind`): its own entry while the registry
+    /// holds fewer than [`STATS_CAPACITY`] of them, else the shared
+    /// [`STATS_OVERFLOW`] entry.
     pub(crate) fn get(&self, name: &Name, kind: &'static str) -> Arc<Stats> {
         let mut map = self
             .by_primitive
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        map.entry((name.clone(), kind))
+        let key = (name.clone(), kind);
+        if let Some(s) = map.get(&key) {
+            return s.clone();
+        }
+        let overflow = (Name::fixed(STATS_OVERFLOW), STATS_OVERFLOW);
+        let own = map.len() - usize::from(map.contains_key(&overflow));
+        let key = if own < STATS_CAPACITY { key } else { overflow };
+        map.entry(key)
             .or_insert_with(|| Arc::new(Stats::new()))
             .clone()
     }

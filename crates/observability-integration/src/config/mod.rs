@@ -22,6 +22,7 @@ pub use error::{ConfigError, Origin};
 pub use fields::{ObservabilityConfig, FIELDS};
 pub use load::{ConfigBuilder, EnvSource};
 pub use table::Field;
+pub(crate) use validate::{endpoint_problem, ENDPOINT_ACCEPTED};
 
 /// OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,11 +93,12 @@ pub(super) fn parse_kv_list(
                 "key=value,key2=value2",
             ));
         };
+        // Percent-decoding only: `&`, `+` and `=` inside a value are the
+        // value's own (a bearer token, a base64 key).
         let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
         };
         let key = decode(k.trim());
         if key.is_empty() {

@@ -6,6 +6,41 @@ use super::error::{err, ConfigError, Origin};
 use super::load::Origins;
 use super::ObservabilityConfig;
 
+/// What `prometheus_endpoint` accepts.
+pub(crate) const ENDPOINT_ACCEPTED: &str =
+    "an absolute path of plain segments such as /metrics or /internal/metrics (letters, digits and - . _ ~ only), other than /healthz";
+
+/// Why `path` can't be the metrics endpoint, if it can't. The server's
+/// router would panic on route syntax (`{param}`, `:param`, `*wild`) and on
+/// a clash with the health route, so only plain segments pass.
+pub(crate) fn endpoint_problem(path: &str) -> Option<&'static str> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Some("not an absolute path");
+    };
+    if path == "/healthz" || path == "/healthz/" {
+        return Some("clashes with the health route /healthz");
+    }
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.is_empty() {
+        return None;
+    }
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return Some("has an empty segment (//)");
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        {
+            return Some("has a character other than letters, digits and - . _ ~ in a segment (route syntax such as {name}, :name or *name is not a path)");
+        }
+        if segment == "." || segment == ".." {
+            return Some("has a . or .. segment");
+        }
+    }
+    None
+}
+
 fn check_url(field: &'static str, url: &str, origin: Origin) -> Result<(), ConfigError> {
     let parsed = url::Url::parse(url).map_err(|e| {
         err(
@@ -114,15 +149,13 @@ impl ObservabilityConfig {
                 "an IP address such as 127.0.0.1 (loopback, default) or 0.0.0.0 (all interfaces), or localhost",
             ));
         }
-        if !self.prometheus_endpoint.starts_with('/')
-            || self.prometheus_endpoint.contains(char::is_whitespace)
-        {
+        if let Some(problem) = endpoint_problem(&self.prometheus_endpoint) {
             return Err(err(
                 "prometheus_endpoint",
                 &self.prometheus_endpoint,
                 &o("prometheus_endpoint", &self.prometheus_endpoint),
-                "not an absolute path",
-                "a path such as /metrics",
+                problem,
+                ENDPOINT_ACCEPTED,
             ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {

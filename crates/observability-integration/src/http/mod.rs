@@ -106,6 +106,17 @@ impl Server {
         endpoint: &str,
         metrics: PrometheusMetrics,
     ) -> std::io::Result<Server> {
-        Server::start(rt, host, port, metrics_router(endpoint, metrics))
+        // The endpoint was checked (`endpoint_problem`); should the router
+        // still refuse it, that is an error to report, not a panic.
+        let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            metrics_router(endpoint, metrics)
+        }))
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the HTTP router refused the path {endpoint:?}"),
+            )
+        })?;
+        Server::start(rt, host, port, app)
     }
 }

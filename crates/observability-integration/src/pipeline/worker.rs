@@ -138,10 +138,13 @@ impl Worker {
 
     /// Hands one batch to every exporter, concurrently; each export settles
     /// its own accounting and is bounded by the export timeout
-    /// (`BridgeSpanExporter`). An exporter that panics fails its batch
-    /// (settled as failed when its future is dropped) and the thread goes
-    /// on. Returns whether every export succeeded.
+    /// (`BridgeSpanExporter`). Each export is isolated: one that panics
+    /// (building its future or polling it) fails its own batch (settled as
+    /// failed when its future is dropped) while the others finish theirs,
+    /// and the thread goes on. Returns whether every export succeeded.
     fn send(&self, batch: Vec<SpanData>) -> bool {
+        use futures_util::FutureExt as _;
+        use std::panic::AssertUnwindSafe;
         let last = self.outlets.len().saturating_sub(1);
         let mut batch = Some(batch);
         let mut exports = Vec::with_capacity(self.outlets.len());
@@ -151,21 +154,31 @@ impl Worker {
             } else {
                 batch.clone().unwrap_or_default()
             };
-            exports.push(o.exporter.export(b));
+            let export = std::panic::catch_unwind(AssertUnwindSafe(|| o.exporter.export(b)))
+                .map(|fut| AssertUnwindSafe(fut).catch_unwind());
+            exports.push((o, export));
         }
         let handle = self.rt.handle();
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            handle.block_on(futures_util::future::join_all(exports))
-        })) {
-            Ok(results) => results.iter().all(Result::is_ok),
-            Err(_) => {
-                tracing::error!(
-                    target: "observability_integration::export",
-                    "a span exporter panicked; its batch is counted as failed and export goes on"
-                );
-                false
-            }
-        }
+        let results = handle.block_on(futures_util::future::join_all(exports.into_iter().map(
+            |(o, export)| async move {
+                let outcome = match export {
+                    Ok(fut) => fut.await,
+                    Err(panic) => Err(panic),
+                };
+                match outcome {
+                    Ok(result) => result.is_ok(),
+                    Err(_) => {
+                        tracing::error!(
+                            target: "observability_integration::export",
+                            exporter = %o.name,
+                            "a span exporter panicked; its batch is counted as failed and export goes on"
+                        );
+                        false
+                    }
+                }
+            },
+        )));
+        results.into_iter().all(|ok| ok)
     }
 
     fn convert(&self, item: Item) -> SpanData {

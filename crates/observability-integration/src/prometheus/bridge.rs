@@ -13,7 +13,7 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::cardinality::CardinalityGuard;
-use super::names::{sanitize_label, sanitize_name, unit_for};
+use super::names::{merged_labels, sanitize_name, unit_for};
 use super::points::{convert, Family1, Points};
 use super::{Labels, SharedReader};
 
@@ -24,6 +24,24 @@ pub(super) struct OtelBridge {
     pub(super) guard: Arc<CardinalityGuard>,
     /// (scope, instrument) pairs served elsewhere (the exemplar histograms).
     pub(super) skip: Vec<(&'static str, &'static str)>,
+    /// Encoding OpenMetrics: HELP is escaped here (that encoder writes it
+    /// as given; the 0.0.4 one escapes it itself).
+    pub(super) openmetrics: bool,
+}
+
+/// HELP text escaped as OpenMetrics asks: backslash, newline and double
+/// quote.
+fn escape_openmetrics_help(help: &str) -> String {
+    let mut out = String::with_capacity(help.len());
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub(super) fn sort_points(points: &mut Points) {
@@ -73,6 +91,11 @@ impl OtelBridge {
                     )
                 } else {
                     m.description().trim_end_matches('.').to_owned()
+                };
+                let help = if self.openmetrics {
+                    escape_openmetrics_help(&help)
+                } else {
+                    help
                 };
                 // Sorted before folding, so which series a full metric admits
                 // is deterministic, and after, to place the overflow series.
@@ -145,11 +168,8 @@ impl Collector for OtelBridge {
             encode_family(&mut encoder, name, f)?;
         }
         if let Some(resource) = resource {
-            let mut labels: Labels = resource
-                .iter()
-                .map(|(k, v)| (sanitize_label(k.as_str()), v.as_str().into_owned()))
-                .collect();
-            labels.sort();
+            let labels: Labels =
+                merged_labels(resource.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             if !labels.is_empty() {
                 let mut me = encoder.encode_descriptor(
                     "target",

@@ -56,6 +56,17 @@ impl CardinalityGuard {
         }
     }
 
+    /// A metric that folded nothing at this scrape.
+    fn clear_overflow(&self, metric: &str) {
+        let mut o = self
+            .overflowed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = o.get_mut(metric) {
+            *n = 0;
+        }
+    }
+
     /// Series folded into the overflow series at the last scrape, per metric.
     pub fn overflowed(&self) -> BTreeMap<String, u64> {
         self.overflowed
@@ -73,7 +84,12 @@ impl CardinalityGuard {
                 let mut acc = $zero;
                 let mut any = false;
                 for (l, v) in $v {
-                    if self.admit(name, &l) {
+                    if l == overflow {
+                        // The SDK's own overflow series (`otel.metric.overflow`
+                        // sanitised): merged into ours, one per family.
+                        acc += v;
+                        any = true;
+                    } else if self.admit(name, &l) {
                         out.push((l, v));
                     } else {
                         acc += v;
@@ -96,10 +112,11 @@ impl CardinalityGuard {
                 let mut out = Vec::new();
                 let mut acc: Option<(f64, u64, Buckets)> = None;
                 for (l, sum, count, buckets) in v {
-                    if self.admit(name, &l) {
+                    let sdk_overflow = l == overflow;
+                    if !sdk_overflow && self.admit(name, &l) {
                         out.push((l, sum, count, buckets));
                     } else {
-                        folded += 1;
+                        folded += u64::from(!sdk_overflow);
                         match &mut acc {
                             None => acc = Some((sum, count, buckets)),
                             Some((s, c, b)) if b.len() == buckets.len() => {
@@ -121,6 +138,8 @@ impl CardinalityGuard {
         };
         if folded > 0 {
             self.note_overflow(name, folded);
+        } else {
+            self.clear_overflow(name);
         }
         result
     }

@@ -105,6 +105,9 @@ pub(super) struct StepDurations<H: StepHistogram> {
     pub(super) handles: Handles<H>,
     pub(super) limit: usize,
     pub(super) guard: Arc<CardinalityGuard>,
+    /// Label sets folded into the overflow series (by hash), for the
+    /// `observability_metric_overflow_series` gauge.
+    pub(super) folded: Arc<std::sync::Mutex<std::collections::HashSet<u64>>>,
 }
 
 impl<H: StepHistogram> StepDurations<H> {
@@ -114,6 +117,7 @@ impl<H: StepHistogram> StepDurations<H> {
             handles: Arc::default(),
             limit,
             guard,
+            folded: Arc::default(),
         }
     }
 
@@ -128,31 +132,44 @@ impl<H: StepHistogram> StepDurations<H> {
                 return h.clone();
             }
         }
-        let mut labels: Labels = vec![
+        let labels: Labels = vec![
             (label::PRIMITIVE.into(), primitive.into()),
             (label::TYPE.into(), kind.into()),
         ];
-        let count: usize = self
-            .handles
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(Vec::len)
-            .sum();
-        if count >= self.limit && !self.guard.admit(SERIES, &labels) {
-            labels = vec![(OVERFLOW_LABEL.0.into(), OVERFLOW_LABEL.1.into())];
-            self.guard.note_overflow(SERIES, 1);
-            return self.family.get_or_create(&labels).clone();
+        // Counted and admitted under one write lock, so racing binds can't
+        // admit more than `limit` series between them.
+        let mut handles = self.handles.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, h)) = handles
+            .get(primitive)
+            .and_then(|list| list.iter().find(|(k, _)| k == kind))
+        {
+            return h.clone();
+        }
+        let count: usize = handles.values().map(Vec::len).sum();
+        if count >= self.limit {
+            drop(handles);
+            let folded = {
+                let mut folded = self.folded.lock().unwrap_or_else(PoisonError::into_inner);
+                folded.insert(series_hash(&labels));
+                folded.len() as u64
+            };
+            self.guard.note_overflow(SERIES, folded);
+            let overflow: Labels = vec![(OVERFLOW_LABEL.0.into(), OVERFLOW_LABEL.1.into())];
+            return self.family.get_or_create(&overflow).clone();
         }
         let h = self.family.get_or_create(&labels).clone();
-        self.handles
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+        handles
             .entry(primitive.to_owned())
             .or_default()
             .push((kind.to_owned(), h.clone()));
         h
     }
+}
+
+/// A label set's hash: what the overflow count keeps of each folded set.
+fn series_hash(labels: &Labels) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(labels)
 }
 
 /// Minimum time between two exemplars of one series: Prometheus keeps the

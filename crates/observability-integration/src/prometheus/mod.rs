@@ -45,6 +45,36 @@ pub const OVERFLOW_LABEL: (&str, &str) = ("otel_metric_overflow", "true");
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The built-in duration histograms, of either kind.
+enum Durations {
+    Exemplars(StepDurations<HistogramWithExemplars<TraceLabels>>),
+    Atomic(StepDurations<AtomicDurations>),
+}
+
+impl Durations {
+    fn register(&self, registry: &mut Registry) {
+        fn add<H: StepHistogram>(registry: &mut Registry, d: &StepDurations<H>) {
+            registry.register_with_unit(
+                metric::PRIMITIVE_DURATION,
+                "Primitive execution time",
+                Unit::Seconds,
+                d.family.clone(),
+            );
+        }
+        match self {
+            Durations::Exemplars(d) => add(registry, d),
+            Durations::Atomic(d) => add(registry, d),
+        }
+    }
+
+    fn observer(self) -> Arc<dyn primitives_core::sink::DurationObserver> {
+        match self {
+            Durations::Exemplars(d) => Arc::new(d),
+            Durations::Atomic(d) => Arc::new(d),
+        }
+    }
+}
+
 /// The `ManualReader` shared between the meter provider and the collector.
 pub type SharedReader = Forward<Arc<ManualReader>>;
 pub use crate::reader::Forward;
@@ -60,7 +90,8 @@ fn shared_reader() -> SharedReader {
 /// Everything `/metrics` serves.
 #[derive(Clone)]
 pub struct PrometheusMetrics {
-    registry: Arc<Registry>,
+    text: Arc<Registry>,
+    openmetrics: Arc<Registry>,
     reader: SharedReader,
     durations: Option<Arc<dyn primitives_core::sink::DurationObserver>>,
     guard: Arc<CardinalityGuard>,
@@ -127,30 +158,11 @@ impl PrometheusMetrics {
     pub fn new(opts: PrometheusOptions) -> Self {
         let reader = shared_reader();
         let guard = Arc::new(CardinalityGuard::new(opts.cardinality_limit));
-        let mut registry = Registry::default();
         let durations = opts.exemplars.then(|| {
-            fn register<H: StepHistogram>(
-                registry: &mut Registry,
-                guard: &Arc<CardinalityGuard>,
-                limit: usize,
-            ) -> Arc<dyn primitives_core::sink::DurationObserver> {
-                let d = StepDurations::<H>::new(guard.clone(), limit);
-                registry.register_with_unit(
-                    metric::PRIMITIVE_DURATION,
-                    "Primitive execution time",
-                    Unit::Seconds,
-                    d.family.clone(),
-                );
-                Arc::new(d)
-            }
             if opts.trace_exemplars {
-                register::<HistogramWithExemplars<TraceLabels>>(
-                    &mut registry,
-                    &guard,
-                    opts.cardinality_limit,
-                )
+                Durations::Exemplars(StepDurations::new(guard.clone(), opts.cardinality_limit))
             } else {
-                register::<AtomicDurations>(&mut registry, &guard, opts.cardinality_limit)
+                Durations::Atomic(StepDurations::new(guard.clone(), opts.cardinality_limit))
             }
         });
         let skip = if opts.exemplars {
@@ -158,21 +170,32 @@ impl PrometheusMetrics {
         } else {
             Vec::new()
         };
-        registry.register_collector(Box::new(OtelBridge {
-            reader: reader.clone(),
-            guard: guard.clone(),
-            skip,
-        }));
-        if opts.process_metrics {
-            registry.register_collector(Box::new(ProcessCollector {
-                service: opts.service,
-                version: opts.version,
+        // One registry per format: they share every metric; only HELP
+        // escaping differs (the OpenMetrics encoder writes HELP as given).
+        let registry = |openmetrics: bool| {
+            let mut registry = Registry::default();
+            if let Some(d) = &durations {
+                d.register(&mut registry);
+            }
+            registry.register_collector(Box::new(OtelBridge {
+                reader: reader.clone(),
+                guard: guard.clone(),
+                skip: skip.clone(),
+                openmetrics,
             }));
-        }
+            if opts.process_metrics {
+                registry.register_collector(Box::new(ProcessCollector {
+                    service: opts.service.clone(),
+                    version: opts.version.clone(),
+                }));
+            }
+            Arc::new(registry)
+        };
         PrometheusMetrics {
-            registry: Arc::new(registry),
+            text: registry(false),
+            openmetrics: registry(true),
             reader,
-            durations,
+            durations: durations.map(Durations::observer),
             guard,
         }
     }
@@ -190,14 +213,14 @@ impl PrometheusMetrics {
     /// Prometheus text format 0.0.4.
     pub fn encode_text(&self) -> String {
         let mut out = String::new();
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.text);
         out
     }
 
     /// OpenMetrics text (with exemplars).
     pub fn encode_openmetrics(&self) -> String {
         let mut out = String::new();
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.openmetrics);
         out
     }
 

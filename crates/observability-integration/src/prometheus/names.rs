@@ -48,14 +48,30 @@ pub fn unit_for(name: &str, otel_unit: &str) -> Option<Unit> {
 }
 
 pub(super) fn labels_of<'a>(attrs: impl Iterator<Item = &'a KeyValue>) -> Labels {
-    let mut l: Labels = attrs
-        .map(|kv| {
-            (
-                sanitize_label(kv.key.as_str()),
-                kv.value.as_str().into_owned(),
-            )
-        })
-        .collect();
-    l.sort();
-    l
+    merged_labels(attrs.map(|kv| (kv.key.as_str(), kv.value.as_str())))
+}
+
+/// Prometheus labels from (attribute key, value) pairs, sorted by label
+/// name. Keys that sanitise to one label name (`http.method`,
+/// `http_method`) become one label whose values are joined with `;` in
+/// the lexicographic order of the original keys, as the OpenTelemetry
+/// Prometheus compatibility rules ask: a scrape with two equal label names
+/// would be rejected whole.
+pub(super) fn merged_labels<'a, V: AsRef<str>>(
+    pairs: impl Iterator<Item = (&'a str, V)>,
+) -> Labels {
+    let mut raw: Vec<(String, &'a str, V)> =
+        pairs.map(|(k, v)| (sanitize_label(k), k, v)).collect();
+    raw.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    let mut out: Labels = Vec::with_capacity(raw.len());
+    for (name, _, value) in raw {
+        match out.last_mut() {
+            Some((last, joined)) if *last == name => {
+                joined.push(';');
+                joined.push_str(value.as_ref());
+            }
+            _ => out.push((name, value.as_ref().to_owned())),
+        }
+    }
+    out
 }

@@ -91,13 +91,25 @@ pub(super) fn build(
             version: cfg.service_version.clone(),
         });
         builder = builder.with_reader(prom.reader());
-        match Server::metrics(
-            rt,
-            &cfg.prometheus_host,
-            cfg.prometheus_port,
-            &cfg.prometheus_endpoint,
-            prom.clone(),
-        ) {
+        let endpoint_problem = crate::config::endpoint_problem(&cfg.prometheus_endpoint);
+        let served = match endpoint_problem {
+            Some(problem) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "prometheus_endpoint {:?} {problem}; accepted: {}",
+                    cfg.prometheus_endpoint,
+                    crate::config::ENDPOINT_ACCEPTED
+                ),
+            )),
+            None => Server::metrics(
+                rt,
+                &cfg.prometheus_host,
+                cfg.prometheus_port,
+                &cfg.prometheus_endpoint,
+                prom.clone(),
+            ),
+        };
+        match served {
             Ok(s) => {
                 let addr = s.addr();
                 report.metrics_addr = Some(addr);
@@ -108,6 +120,10 @@ pub(super) fn build(
                 );
                 server = Some(s);
             }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => report.fail(
+                "metrics.prometheus",
+                format!("{e}. The metrics server is off; everything else runs"),
+            ),
             Err(e) => report.fail(
                 "metrics.prometheus",
                 format!(

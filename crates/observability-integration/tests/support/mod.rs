@@ -104,3 +104,59 @@ impl Lines {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }
+
+/// The official Prometheus Python client's parsers, in one long-lived
+/// process: reads our expositions back in both formats.
+pub struct ExpositionParser {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl ExpositionParser {
+    /// Starts the parser (`None`, after `backend_missing`, without the venv).
+    pub fn start() -> Option<ExpositionParser> {
+        let Some(python) = backend_python() else {
+            backend_missing("the backends venv (prometheus-client parser)");
+            return None;
+        };
+        let script = workspace_root()
+            .join("crates/observability-integration/tests/support/parse_exposition.py");
+        let mut child = std::process::Command::new(python)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the exposition parser");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Some(ExpositionParser {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Parses `body` as `openmetrics` or `text` (0.0.4): the number of
+    /// samples, or the parser's complaint.
+    pub fn parse(&mut self, openmetrics: bool, body: &str) -> Result<usize, String> {
+        use std::io::{BufRead, Write};
+        let fmt = if openmetrics { "openmetrics" } else { "text" };
+        write!(self.stdin, "{fmt} {}\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+        let mut answer = String::new();
+        self.stdout.read_line(&mut answer).unwrap();
+        match answer.trim_end().split_once(' ') {
+            Some(("ok", n)) => Ok(n.parse().unwrap()),
+            Some(("err", e)) => Err(e.to_owned()),
+            _ => panic!("parser answered {answer:?}"),
+        }
+    }
+}
+
+impl Drop for ExpositionParser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

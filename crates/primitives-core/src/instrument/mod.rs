@@ -12,7 +12,10 @@ mod meta;
 mod span_start;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
+
+use futures_util::FutureExt as _;
 
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::metrics::Counter;
@@ -24,7 +27,7 @@ use span_start::span_context_for_step;
 
 use crate::clock::Stamp;
 use crate::context::WorkflowContext;
-use crate::error::Error;
+use crate::error::{Error, Panicked};
 use crate::name::Name;
 use crate::position::Position;
 use crate::primitive::Primitive;
@@ -167,13 +170,24 @@ where
     let child = ctx.for_step(cx, tel.clone());
     let mut guard = Guard::start(&tel, meta, &child, start, root, recording);
     let fut = p.execute(&child, input);
-    let result = if traced {
-        fut.with_context(child.otel_context()).await
+    // A panic is recorded as the step's error, then goes on to the caller.
+    let outcome = if traced {
+        AssertUnwindSafe(fut.with_context(child.otel_context()))
+            .catch_unwind()
+            .await
     } else {
-        fut.await
+        AssertUnwindSafe(fut).catch_unwind().await
     };
-    guard.finish(result.as_ref().err());
-    result
+    match outcome {
+        Ok(result) => {
+            guard.finish(result.as_ref().err());
+            result
+        }
+        Err(payload) => {
+            guard.finish(Some(&Panicked::error(&meta.name, &*payload)));
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 /// No telemetry: run the step as is, writing the same log events as an
@@ -196,15 +210,26 @@ where
     let root = ctx.depth == 0;
     let start = Stamp::now();
     events::step_started(meta, ctx);
-    let result = if root {
+    let outcome = if root {
         // Children must see depth > 0.
-        p.execute(&ctx.deeper(), input).await
+        AssertUnwindSafe(p.execute(&ctx.deeper(), input))
+            .catch_unwind()
+            .await
     } else {
-        p.execute(ctx, input).await
+        AssertUnwindSafe(p.execute(ctx, input)).catch_unwind().await
     };
     let took = start.until(Stamp::now());
-    events::step_ended(meta, ctx, took, result.as_ref().err(), root.then_some(None));
-    result
+    match outcome {
+        Ok(result) => {
+            events::step_ended(meta, ctx, took, result.as_ref().err(), root.then_some(None));
+            result
+        }
+        Err(payload) => {
+            let err = Panicked::error(&meta.name, &*payload);
+            events::step_ended(meta, ctx, took, Some(&err), root.then_some(None));
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 /// Adds 1 to one of the composite-specific counters (`retry_attempts`,

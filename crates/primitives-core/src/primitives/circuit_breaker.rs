@@ -44,6 +44,10 @@ struct State {
     failures: u32,
     opened_at: Option<Instant>,
     trial_in_flight: bool,
+    /// Bumped on every state change: a call's result counts only in the
+    /// generation it was admitted under (a slow call admitted while Closed
+    /// that succeeds after the circuit opened must not close it).
+    generation: u64,
 }
 
 /// Closed → open after `failure_threshold` consecutive failures; open →
@@ -75,6 +79,7 @@ enum Admit {
     Call {
         trial: bool,
         found: CircuitState,
+        generation: u64,
     },
     Reject {
         failures: u32,
@@ -95,6 +100,7 @@ impl<P> CircuitBreaker<P> {
                 failures: 0,
                 opened_at: None,
                 trial_in_flight: false,
+                generation: 0,
             }),
         }
     }
@@ -132,6 +138,7 @@ impl<P> CircuitBreaker<P> {
             return;
         }
         s.state = to;
+        s.generation = s.generation.wrapping_add(1);
         count(
             ctx,
             |i| &i.circuit_transitions,
@@ -157,6 +164,7 @@ impl<P> CircuitBreaker<P> {
             CircuitState::Closed => Admit::Call {
                 trial: false,
                 found,
+                generation: s.generation,
             },
             CircuitState::Open => {
                 let since = s.opened_at.map_or(Duration::MAX, |t| t.elapsed());
@@ -166,6 +174,7 @@ impl<P> CircuitBreaker<P> {
                     Admit::Call {
                         trial: true,
                         found: CircuitState::HalfOpen,
+                        generation: s.generation,
                     }
                 } else {
                     Admit::Reject {
@@ -176,7 +185,11 @@ impl<P> CircuitBreaker<P> {
             }
             CircuitState::HalfOpen if !s.trial_in_flight => {
                 s.trial_in_flight = true;
-                Admit::Call { trial: true, found }
+                Admit::Call {
+                    trial: true,
+                    found,
+                    generation: s.generation,
+                }
             }
             CircuitState::HalfOpen => Admit::Reject {
                 failures: s.failures,
@@ -185,8 +198,12 @@ impl<P> CircuitBreaker<P> {
         }
     }
 
-    fn record(&self, ctx: &WorkflowContext, ok: bool, trial: bool) {
+    fn record(&self, ctx: &WorkflowContext, ok: bool, trial: bool, generation: u64) {
         let mut s = self.lock();
+        if s.generation != generation {
+            // Admitted under an earlier state: its result is stale.
+            return;
+        }
         if trial {
             s.trial_in_flight = false;
         }
@@ -228,8 +245,12 @@ where
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
-        let (trial, found) = match self.admit(ctx) {
-            Admit::Call { trial, found } => (trial, found),
+        let (trial, found, generation) = match self.admit(ctx) {
+            Admit::Call {
+                trial,
+                found,
+                generation,
+            } => (trial, found, generation),
             Admit::Reject {
                 failures,
                 retry_after,
@@ -255,7 +276,7 @@ where
         };
         let result = self.inner.call(ctx, input, Position::none()).await;
         guard.armed = false;
-        self.record(ctx, result.is_ok(), trial);
+        self.record(ctx, result.is_ok(), trial, generation);
         result
     }
     fn name(&self) -> &str {

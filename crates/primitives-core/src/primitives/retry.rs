@@ -25,7 +25,8 @@ type RetryIf = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
 ///
 /// Each attempt is one execution of the inner step: one span each, with
 /// `retry.attempt` = 1, 2, …; `retry_attempts{outcome}` counts `ok`,
-/// `retry` (failed, will try again) and `exhausted` (failed, giving up).
+/// `retry` (failed, and the next attempt starts after its backoff) and
+/// `exhausted` (failed, giving up).
 pub struct Retry<P> {
     name: Name,
     inner: Step<P>,
@@ -147,13 +148,15 @@ where
                 ctx.set_attribute(KeyValue::new(attr::RETRY_ATTEMPTS, i64::from(attempt)));
                 return Err(err);
             }
+            tokio::time::sleep(self.delay_after(attempt)).await;
+            // Counted once the backoff is over: a Retry cancelled while it
+            // waits (a timeout around it, a failing sibling) retried nothing.
             count(
                 ctx,
                 |i| &i.retry_attempts,
                 &self.name,
                 &[KeyValue::new("outcome", "retry")],
             );
-            tokio::time::sleep(self.delay_after(attempt)).await;
             attempt += 1;
         }
     }
