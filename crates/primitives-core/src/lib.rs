@@ -52,6 +52,7 @@
 //! | `timeout_expired` (counter) | `timeout_expired_total` | primitive |
 //! | `circuit_breaker_transitions` (counter) | `circuit_breaker_transitions_total` | primitive, from, to |
 //! | `cache_hit` / `cache_miss` (counters) | `cache_hit_total` / `cache_miss_total` | primitive |
+//! | `cache_coalesced` (counter) | `cache_coalesced_total` | primitive |
 //!
 //! Labels are bounded: primitive names, types and error types, never
 //! correlation ids, inputs or error messages.

@@ -46,6 +46,9 @@ pub mod attr {
     pub const SAGA_COMPENSATED: &str = "saga.compensated";
     /// On a cache's span: whether the value came from the cache.
     pub const CACHE_HIT: &str = "cache.hit";
+    /// Whether a cache call waited for a concurrent call of the same key
+    /// instead of running the step (single flight).
+    pub const CACHE_COALESCED: &str = "cache.coalesced";
     /// On a circuit breaker's span: the state the call found.
     pub const CIRCUIT_STATE: &str = "circuit.state";
     /// On a timeout's span: its budget in milliseconds.
@@ -75,6 +78,9 @@ pub mod metric {
     pub const CACHE_HIT: &str = "cache_hit";
     /// Counter: cache misses.
     pub const CACHE_MISS: &str = "cache_miss";
+    /// Counter: cache calls that waited for a concurrent miss of the same
+    /// key (also counted as hits).
+    pub const CACHE_COALESCED: &str = "cache_coalesced";
 }
 
 /// Metric label keys.

@@ -188,3 +188,102 @@ async fn the_statistics_registry_keeps_at_most_4096_entries_plus_one_overflow() 
     let total: u64 = stats.iter().map(|m| m.executions).sum();
     assert_eq!(total, (STATS_CAPACITY + extra) as u64);
 }
+
+/// A cache around a slow step that counts its runs; fails when told.
+#[allow(clippy::type_complexity)]
+fn slow_cached(
+    runs: Arc<AtomicU32>,
+) -> primitives_core::Cache<
+    impl primitives_core::Primitive<(u32, bool), Output = u32>,
+    u32,
+    u32,
+    impl Fn(&(u32, bool)) -> u32 + Send + Sync,
+> {
+    let inner = lambda("slow", move |(x, fail): (u32, bool)| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if fail {
+                Err(Error::with_error_type("upstream", "upstream failed"))
+            } else {
+                Ok(x * 2)
+            }
+        }
+    });
+    primitives_core::Cache::builder(inner, |(x, _): &(u32, bool)| *x).build()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_for_one_key_run_the_step_once() {
+    let t = TestTelemetry::new();
+    let runs = Arc::new(AtomicU32::new(0));
+    let cache = slow_cached(runs.clone());
+    let ctx = t.context();
+    let results =
+        futures_util::future::join_all((0..20).map(|_| cache.run(&ctx, (7, false)))).await;
+    assert!(results.iter().all(|r| *r.as_ref().unwrap() == 14));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "one flight for 20 callers");
+    let m = t.metrics();
+    assert_eq!(m.counter("cache_miss", &[("primitive", "cache")]), 1);
+    assert_eq!(m.counter("cache_hit", &[("primitive", "cache")]), 19);
+    assert_eq!(m.counter("cache_coalesced", &[("primitive", "cache")]), 19);
+    let spans = t.spans();
+    let cache_spans: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "primitive.cache")
+        .collect();
+    assert_eq!(cache_spans.len(), 20);
+    let coalesced = cache_spans
+        .iter()
+        .filter(|s| attr(s, "cache.coalesced").is_some_and(|v| v.as_str() == "true"))
+        .count();
+    assert_eq!(coalesced, 19);
+    assert_eq!(
+        spans.iter().filter(|s| s.name == "primitive.slow").count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_fails_every_waiter_gets_the_error_and_nothing_is_cached() {
+    let t = TestTelemetry::new();
+    let runs = Arc::new(AtomicU32::new(0));
+    let cache = slow_cached(runs.clone());
+    let ctx = t.context();
+    let results = futures_util::future::join_all((0..5).map(|_| cache.run(&ctx, (3, true)))).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    for r in &results {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.error_type(), "upstream");
+        assert!(e.to_string().contains("upstream failed"), "{e}");
+    }
+    cache.run_pending_tasks().await;
+    assert_eq!(cache.entry_count(), 0, "errors are not cached");
+    // The next call runs the step again.
+    let _ = cache.run(&ctx, (3, true)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_leader_is_cancelled_a_waiter_runs_the_step() {
+    let t = TestTelemetry::new();
+    let runs = Arc::new(AtomicU32::new(0));
+    let cache = slow_cached(runs.clone());
+    let ctx = t.context();
+    let leader = async {
+        // Cancelled while its step sleeps.
+        let r = tokio::time::timeout(Duration::from_millis(30), cache.run(&ctx, (5, false))).await;
+        assert!(r.is_err(), "the leader timed out");
+    };
+    let waiter = async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        cache.run(&ctx, (5, false)).await
+    };
+    let ((), got) = tokio::join!(leader, waiter);
+    assert_eq!(got.unwrap(), 10);
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the waiter ran the step itself"
+    );
+}

@@ -21,6 +21,12 @@ use crate::semconv::attr;
 /// stores a successful output. Errors are never cached.
 ///
 /// The cache span carries `cache.hit`; `cache_hit` / `cache_miss` count.
+///
+/// Concurrent misses for one key run the inner step once (single flight):
+/// the callers that waited for it get its output, count as hits and as
+/// `cache_coalesced`, and their spans carry `cache.coalesced=true`. If it
+/// fails, every waiter gets the error (same error type and message) and
+/// nothing is cached; if its caller is cancelled, a waiter runs the step.
 /// Storage is a [moka](https://docs.rs/moka) cache bounded by entry count,
 /// with moka's default TinyLFU admission: when full, a new key may be
 /// refused instead of evicting an old one. Call [`CacheBuilder::lru`] for plain
@@ -108,6 +114,35 @@ impl<P, F> CacheBuilder<P, F> {
     }
 }
 
+/// A failure handed to the callers that waited for it: the leader's error
+/// type and message (the leader keeps the original).
+#[derive(Debug, Clone)]
+struct SharedError {
+    error_type: String,
+    message: String,
+}
+
+impl SharedError {
+    fn of(e: &Error) -> SharedError {
+        SharedError {
+            error_type: e.error_type().to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    fn to_error(&self) -> Error {
+        Error::with_error_type(
+            self.error_type.clone(),
+            CoalescedError(self.message.clone()),
+        )
+    }
+}
+
+/// The error a waiting caller gets when the call it waited for failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (the concurrent call this one waited for failed)")]
+struct CoalescedError(String);
+
 impl Cache<(), (), (), ()> {
     /// Starts a cache around `inner`, keyed by `key_fn(&input)`. Keys are
     /// never exported.
@@ -161,11 +196,38 @@ where
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
             return Ok(hit);
         }
-        ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
-        count(ctx, |i| &i.cache_miss, &self.name, &[]);
-        let value = self.inner.call(ctx, input, Position::none()).await?;
-        self.store.insert(key, value.clone()).await;
-        Ok(value)
+        // Single flight: concurrent misses for one key run the inner step
+        // once (moka's `try_get_with`); the others wait for its result. If
+        // the leader is cancelled, a waiter runs the step instead.
+        let mut led = false;
+        let mut own_error: Option<Error> = None;
+        let result = self
+            .store
+            .try_get_with(key, async {
+                led = true;
+                ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
+                count(ctx, |i| &i.cache_miss, &self.name, &[]);
+                self.inner
+                    .call(ctx, input, Position::none())
+                    .await
+                    .map_err(|e| {
+                        let shared = SharedError::of(&e);
+                        own_error = Some(e);
+                        shared
+                    })
+            })
+            .await;
+        if !led {
+            ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
+            ctx.set_attribute(KeyValue::new(attr::CACHE_COALESCED, true));
+            count(ctx, |i| &i.cache_hit, &self.name, &[]);
+            count(ctx, |i| &i.cache_coalesced, &self.name, &[]);
+        }
+        match result {
+            Ok(v) => Ok(v),
+            // The leader returns its own error, downcastable as before.
+            Err(shared) => Err(own_error.unwrap_or_else(|| shared.to_error())),
+        }
     }
     fn name(&self) -> &str {
         &self.name

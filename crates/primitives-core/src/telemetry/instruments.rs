@@ -30,6 +30,7 @@ pub(crate) struct Instruments {
     pub(crate) circuit_transitions: Counter<u64>,
     pub(crate) cache_hit: Counter<u64>,
     pub(crate) cache_miss: Counter<u64>,
+    pub(crate) cache_coalesced: Counter<u64>,
 }
 
 impl Instruments {
@@ -101,6 +102,10 @@ impl Instruments {
             ),
             cache_hit: counter(metric::CACHE_HIT, "Cache hits"),
             cache_miss: counter(metric::CACHE_MISS, "Cache misses"),
+            cache_coalesced: counter(
+                metric::CACHE_COALESCED,
+                "Cache calls that waited for a concurrent miss of the same key",
+            ),
         }
     }
 }
