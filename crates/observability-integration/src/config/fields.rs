@@ -76,6 +76,16 @@ config_fields! {
     prometheus_endpoint: String = "/metrics".into();
         file "prometheus_endpoint", env ["OBSERVABILITY_PROMETHEUS_ENDPOINT"],
         parse text, default "`/metrics`", notes "path starting with `/`";
+    /// How long the metrics server waits for a request's headers before
+    /// closing the connection (extra). Default 10 s.
+    metrics_header_timeout: Duration = Duration::from_secs(10);
+        file "metrics_header_timeout_ms", env ["OBSERVABILITY_METRICS_HEADER_TIMEOUT"],
+        parse parse_millis, default "10 s", notes "the metrics server closes a connection whose request headers take longer (slow or stalled clients); milliseconds in file and variable";
+    /// Connections the metrics server holds at once; more are closed at
+    /// once and counted (extra). Default 256.
+    metrics_max_connections: usize = 256;
+        file "metrics_max_connections", env ["OBSERVABILITY_METRICS_MAX_CONNECTIONS"],
+        parse count, default "256", notes "open connections the metrics server keeps; beyond it new ones are closed and counted in `observability_metrics_server_connections_total{outcome=\"refused\"}`";
     /// Distinct label sets per metric on `/metrics` before extra series
     /// fold into one `otel_metric_overflow="true"` series (extra). Default 2000.
     metric_cardinality_limit: usize = 2000;

@@ -94,6 +94,24 @@ impl ObservabilityConfig {
                 "a positive whole number",
             ));
         }
+        if self.metrics_max_connections == 0 {
+            return Err(err(
+                "metrics_max_connections",
+                "0",
+                &o("metrics_max_connections", "0"),
+                "the metrics server could take no scrape",
+                "a positive whole number",
+            ));
+        }
+        if self.metrics_header_timeout.is_zero() {
+            return Err(err(
+                "metrics_header_timeout",
+                "0",
+                &o("metrics_header_timeout", "0"),
+                "every request would time out",
+                "a positive number of milliseconds, such as 10000",
+            ));
+        }
         if self.max_queue_size == 0 {
             return Err(err(
                 "max_queue_size",

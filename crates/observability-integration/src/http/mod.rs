@@ -3,12 +3,15 @@
 //! reportable error. The metrics router is the first tenant.
 
 mod metrics;
+mod serve;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 
 pub(crate) use metrics::metrics_router;
+pub(crate) use serve::{Limits, ServerStats};
 
 use crate::prometheus::PrometheusMetrics;
 use crate::runtime::ObsRuntime;
@@ -17,27 +20,31 @@ use crate::runtime::ObsRuntime;
 #[derive(Debug)]
 pub(crate) struct Server {
     addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
     /// Signalled when the server has stopped and its port is free.
     stopped: std::sync::mpsc::Receiver<()>,
+    stats: Arc<ServerStats>,
 }
 
 /// How long [`Server::stop`] waits for the server to let go of its port.
 const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Server {
-    /// Binds `host:port` now and serves `app` on `rt`.
+    /// Binds `host:port` now and serves `app` on `rt` within `limits`.
     pub(crate) fn start(
         rt: &ObsRuntime,
         host: &str,
         port: u16,
         app: Router,
+        limits: Limits,
     ) -> std::io::Result<Server> {
         let listener = std::net::TcpListener::bind((host, port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = tokio::sync::watch::channel(false);
         let (stopped_tx, stopped) = std::sync::mpsc::sync_channel(1);
+        let stats = Arc::new(ServerStats::default());
+        let served_stats = stats.clone();
         rt.handle().spawn(async move {
             // Sent when this task ends, however it ends.
             let _stopped = Stopped(stopped_tx);
@@ -48,20 +55,19 @@ impl Server {
                     return;
                 }
             };
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(target: "observability_integration::server", error = %e, "the HTTP server stopped");
-            }
+            serve::accept_loop(listener, app, limits, served_stats, rx).await;
         });
         Ok(Server {
             addr,
             stop: Some(tx),
             stopped,
+            stats,
         })
+    }
+
+    /// What the server refused and timed out.
+    pub(crate) fn stats(&self) -> Arc<ServerStats> {
+        self.stats.clone()
     }
 
     /// The address actually bound.
@@ -73,7 +79,7 @@ impl Server {
     /// so a new setup can bind it again right away.
     pub(crate) fn stop(&mut self) {
         if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
             let _ = self.stopped.recv_timeout(STOP_WAIT);
         }
     }
@@ -83,7 +89,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // Signal only: dropping must not block.
         if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }
@@ -105,6 +111,7 @@ impl Server {
         port: u16,
         endpoint: &str,
         metrics: PrometheusMetrics,
+        limits: Limits,
     ) -> std::io::Result<Server> {
         // The endpoint was checked (`endpoint_problem`); should the router
         // still refuse it, that is an error to report, not a panic.
@@ -117,6 +124,6 @@ impl Server {
                 format!("the HTTP router refused the path {endpoint:?}"),
             )
         })?;
-        Server::start(rt, host, port, app)
+        Server::start(rt, host, port, app, limits)
     }
 }

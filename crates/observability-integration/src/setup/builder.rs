@@ -16,6 +16,7 @@ use super::observability::Observability;
 use super::report::{SignalState, StatusReport};
 use super::traces::{self, outlet, ExporterFactory};
 use crate::config::ObservabilityConfig;
+use crate::http::Server;
 use crate::runtime::ObsRuntime;
 
 /// Builds the observability stack. [`initialize_observability`](crate::initialize_observability)
@@ -162,7 +163,12 @@ impl ObservabilityBuilder {
         } else {
             Metrics::off(resource)
         };
-        register_self_metrics(&metrics.provider, &traces.views, &metrics.stats);
+        register_self_metrics(
+            &metrics.provider,
+            &traces.views,
+            &metrics.stats,
+            metrics.server.as_ref().map(Server::stats),
+        );
         let mut obs = Observability {
             log_writer: self.logs.then(|| SharedWriter::new(self.log_writer)),
             config: cfg,

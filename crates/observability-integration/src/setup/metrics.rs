@@ -12,7 +12,7 @@ use super::report::StatusReport;
 use crate::accounting::MetricExportStats;
 use crate::config::ObservabilityConfig;
 use crate::export::otlp::{build_otlp_metrics, otlp_name, probe};
-use crate::http::Server;
+use crate::http::{Limits, Server, ServerStats};
 use crate::pipeline::ExporterView;
 use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::reader::Forward;
@@ -107,6 +107,10 @@ pub(super) fn build(
                 cfg.prometheus_port,
                 &cfg.prometheus_endpoint,
                 prom.clone(),
+                Limits {
+                    header_timeout: cfg.metrics_header_timeout,
+                    max_connections: cfg.metrics_max_connections,
+                },
             ),
         };
         match served {
@@ -152,6 +156,7 @@ pub(super) fn register_self_metrics(
     mp: &SdkMeterProvider,
     pipelines: &[(String, ExporterView)],
     metric_stats: &Arc<MetricExportStats>,
+    server: Option<Arc<ServerStats>>,
 ) {
     use opentelemetry::metrics::MeterProvider as _;
     let meter = mp.meter("observability-integration");
@@ -186,4 +191,19 @@ pub(super) fn register_self_metrics(
             obs.observe(failed, &[KeyValue::new("outcome", "failed")]);
         })
         .build();
+    if let Some(server) = server {
+        let _connections = meter
+            .u64_observable_counter("observability_metrics_server_connections")
+            .with_description("Connections the metrics server closed unserved: refused (at metrics_max_connections) or header_timeout (headers slower than metrics_header_timeout)")
+            .with_unit("{connection}")
+            .with_callback(move |obs| {
+                use std::sync::atomic::Ordering::Relaxed;
+                obs.observe(server.refused.load(Relaxed), &[KeyValue::new("outcome", "refused")]);
+                obs.observe(
+                    server.header_timeouts.load(Relaxed),
+                    &[KeyValue::new("outcome", "header_timeout")],
+                );
+            })
+            .build();
+    }
 }

@@ -1,0 +1,138 @@
+//! The metrics server against hostile clients, over real TCP: half-sent
+//! requests are closed after `metrics_header_timeout`, connections past
+//! `metrics_max_connections` are closed at once, both are counted, and
+//! the server keeps serving scrapes (docs/reliability.md).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+
+const PARTIAL: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// Whether the server closed `s` within `within` (reads EOF or a reset).
+fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            // A 408 or similar before closing is fine; keep reading.
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+fn scrape(addr: SocketAddr) -> Option<String> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    out.starts_with("HTTP/1.1 200").then_some(out)
+}
+
+fn counter(text: &str, outcome: &str) -> f64 {
+    let series =
+        format!("observability_metrics_server_connections_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series))
+        .and_then(|v| v.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn half_sent_requests_are_closed_after_the_header_timeout() {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+        .metrics_header_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    let before = open_fds();
+    let mut clients: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(PARTIAL).unwrap();
+            s
+        })
+        .collect();
+    // Served while the slow clients hang on.
+    assert!(scrape(addr).is_some(), "a scrape gets through");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for (i, c) in clients.iter_mut().enumerate() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            closed_by_server(c, left.max(Duration::from_millis(1))),
+            "connection {i} still open after the header timeout"
+        );
+    }
+    drop(clients);
+    // Both ends are closed: the process holds no more descriptors than before.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_fds() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(open_fds() <= before, "{} fds, {before} before", open_fds());
+    let text = scrape(addr).unwrap();
+    assert!(counter(&text, "header_timeout") >= 200.0, "{text}");
+    obs.shutdown(Duration::from_secs(2));
+}
+
+#[test]
+fn connections_past_the_limit_are_closed_at_once_and_counted() {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+        .metrics_max_connections(8usize)
+        .metrics_header_timeout(Duration::from_millis(800))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    let hold: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(PARTIAL).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = TcpStream::connect(addr).unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_by_server(&mut extra, Duration::from_millis(500)),
+        "the ninth connection is closed"
+    );
+    assert!(started.elapsed() < Duration::from_millis(500));
+    // Once the held ones time out, scrapes are served again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let text = loop {
+        if let Some(t) = scrape(addr) {
+            break t;
+        }
+        assert!(Instant::now() < deadline, "the server never recovered");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(counter(&text, "refused") >= 1.0, "{text}");
+    drop(hold);
+    obs.shutdown(Duration::from_secs(2));
+}
