@@ -155,13 +155,13 @@ impl WorkflowContext {
     /// Runs this context's steps against `telemetry` instead of the global
     /// one: tests use this to capture a run without touching global state.
     pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
-        self.telemetry = Some(TelemetryRef::Shared(Arc::new(telemetry)));
+        self.telemetry = Some(Arc::new(telemetry));
         self
     }
 
     /// Like [`with_telemetry`](Self::with_telemetry), sharing a handle.
     pub fn with_shared_telemetry(mut self, telemetry: Arc<Telemetry>) -> Self {
-        self.telemetry = Some(TelemetryRef::Shared(telemetry));
+        self.telemetry = Some(telemetry);
         self
     }
 

@@ -185,6 +185,7 @@ impl ObservabilityBuilder {
             metrics_server: std::sync::Mutex::new(metrics.server),
             telemetry: primitives_core::Telemetry::builder().build(),
             other_metric_readers: metrics.other_readers,
+            id: super::observability::next_id(),
         };
         obs.telemetry = obs.build_telemetry();
         obs

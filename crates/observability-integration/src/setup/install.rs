@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use tracing_subscriber::layer::SubscriberExt;
 
 use super::observability::Observability;
 use super::report::{ShutdownReport, SignalState};
+use super::subscriber::{self, Outcome};
 
 /// The default shutdown deadline.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
@@ -34,10 +34,15 @@ impl Observability {
     ) -> Result<ObservabilityGuard, InstallFailed> {
         // The subscriber first: it is the one global someone else may hold.
         if self.log_writer.is_some() {
-            let subscriber = tracing_subscriber::registry().with(self.layer());
-            match tracing::subscriber::set_global_default(subscriber) {
-                Ok(()) => self.report.subscriber_installed = true,
-                Err(_) => {
+            let outcome = subscriber::install(
+                self.id,
+                &self.config,
+                self.tracer_provider.as_ref(),
+                self.log_writer.as_ref(),
+            );
+            match outcome {
+                Outcome::Installed | Outcome::Repointed => self.report.subscriber_installed = true,
+                Outcome::Taken => {
                     self.report.logs = SignalState::Failed;
                     self.report.fail("logs", "the application already installed a global tracing subscriber; add `guard.layer()` (or observability_integration::layer()) to it to get trace-correlated logs and tracing spans in traces");
                     if all_or_nothing {
@@ -47,6 +52,9 @@ impl Observability {
                     }
                 }
             }
+        } else if subscriber::repoint_if_ours(self.id, &self.config, self.tracer_provider.as_ref())
+        {
+            self.report.subscriber_installed = true;
         }
         if !self.report.sdk_disabled {
             opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![

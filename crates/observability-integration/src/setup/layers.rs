@@ -42,7 +42,7 @@ fn is_target(target: &str, of: &str) -> bool {
 
 /// Keeps the exporters' own spans out of the traces. Decided once per
 /// callsite (the interest is always or never), not per event.
-struct NotExporters;
+pub(super) struct NotExporters;
 
 impl NotExporters {
     fn admits(meta: &Metadata<'_>) -> bool {
@@ -134,7 +134,7 @@ where
 
 /// The application's filter, with the SDK's own diagnostics at
 /// `sdk_log_level` and the network stack at WARN.
-fn env_filter(cfg: &ObservabilityConfig) -> EnvFilter {
+pub(super) fn env_filter(cfg: &ObservabilityConfig) -> EnvFilter {
     let sdk = cfg.sdk_log_level.to_ascii_lowercase();
     let mut directives = cfg.log_level.clone();
     for t in OTEL_TARGETS {

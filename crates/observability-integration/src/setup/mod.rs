@@ -10,6 +10,7 @@ mod layers;
 mod metrics;
 mod observability;
 mod report;
+mod subscriber;
 mod traces;
 
 pub use buckets::{default_boundaries, Meters};

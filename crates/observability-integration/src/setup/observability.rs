@@ -39,6 +39,14 @@ pub struct Observability {
     pub(super) telemetry: primitives_core::Telemetry,
     /// Metric readers besides Prometheus (OTLP, custom).
     pub(super) other_metric_readers: bool,
+    /// This stack's identity, for the global subscriber's owner.
+    pub(super) id: u64,
+}
+
+/// A new stack identity (never 0).
+pub(super) fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl fmt::Debug for Observability {
@@ -67,6 +75,7 @@ impl Observability {
             metrics_server: Mutex::new(None),
             telemetry: primitives_core::Telemetry::builder().build(),
             other_metric_readers: false,
+            id: next_id(),
         }
     }
 
@@ -203,7 +212,19 @@ impl Observability {
             return r.clone();
         }
         if self.report.global {
+            // Nothing global keeps this stack alive once it is shut down:
+            // the core's slot, the OpenTelemetry providers, our subscriber's
+            // tracer.
             primitives_core::telemetry::clear_global();
+            opentelemetry::global::set_tracer_provider(
+                opentelemetry::trace::noop::NoopTracerProvider::new(),
+            );
+            opentelemetry::global::set_meter_provider(
+                opentelemetry::metrics::NoopMeterProvider::new(),
+            );
+        }
+        if self.report.subscriber_installed {
+            super::subscriber::release(self.id);
         }
         let (tp, mp) = (
             self.tracer_provider.clone(),

@@ -4,6 +4,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 
+use arc_swap::ArcSwapOption;
+
 use opentelemetry::metrics::BoundHistogram;
 use opentelemetry::KeyValue;
 
@@ -22,8 +24,13 @@ pub(crate) struct Meta {
     pub(crate) primitive_type: &'static str,
     pub(super) span_name: Name,
     pub(super) static_attrs: Option<Arc<[KeyValue]>>,
+    /// Bound for the first telemetry the step ran under (the common case:
+    /// one per process), then for the latest other one, so a step that ran
+    /// before a reinstall binds once more, not on every call.
     bound: OnceLock<Bound>,
+    rebound: ArcSwapOption<Bound>,
     stats: OnceLock<(u64, Arc<Stats>)>,
+    restats: ArcSwapOption<(u64, Arc<Stats>)>,
     /// Whether this step's last span was recording (sampled).
     pub(super) last_recording: AtomicBool,
 }
@@ -62,10 +69,11 @@ impl Bound {
 
 /// A step's value for the telemetry at hand: the one cached on the step,
 /// or (under another telemetry than the one it was first observed with)
-/// one made for this call.
+/// the one kept for the latest other telemetry, made once.
 pub(super) enum Cached<'a, T> {
     Borrowed(&'a T),
     Owned(T),
+    Shared(Arc<T>),
 }
 
 impl<T> std::ops::Deref for Cached<'_, T> {
@@ -74,6 +82,7 @@ impl<T> std::ops::Deref for Cached<'_, T> {
         match self {
             Cached::Borrowed(s) => s,
             Cached::Owned(s) => s,
+            Cached::Shared(s) => s,
         }
     }
 }
@@ -90,7 +99,9 @@ impl Meta {
                 .filter(|a| !a.is_empty())
                 .map(Arc::from),
             bound: OnceLock::new(),
+            rebound: ArcSwapOption::empty(),
             stats: OnceLock::new(),
+            restats: ArcSwapOption::empty(),
             last_recording: AtomicBool::new(true),
         }
     }
@@ -99,10 +110,16 @@ impl Meta {
     pub(super) fn bound(&self, tel: &Telemetry, inst: &Instruments) -> Cached<'_, Bound> {
         let b = self.bound.get_or_init(|| Bound::new(self, tel, inst));
         if b.telemetry_id == tel.id {
-            Cached::Borrowed(b)
-        } else {
-            Cached::Owned(Bound::new(self, tel, inst))
+            return Cached::Borrowed(b);
         }
+        if let Some(r) = &*self.rebound.load() {
+            if r.telemetry_id == tel.id {
+                return Cached::Shared(r.clone());
+            }
+        }
+        let fresh = Arc::new(Bound::new(self, tel, inst));
+        self.rebound.store(Some(fresh.clone()));
+        Cached::Shared(fresh)
     }
 
     /// The step's statistics in `tel`'s registry (none when it keeps none).
@@ -111,10 +128,59 @@ impl Meta {
         let (id, stats) = self
             .stats
             .get_or_init(|| (tel.id, registry.get(&self.name, self.primitive_type)));
-        Some(if *id == tel.id {
-            Cached::Borrowed(stats)
-        } else {
-            Cached::Owned(registry.get(&self.name, self.primitive_type))
-        })
+        if *id == tel.id {
+            return Some(Cached::Borrowed(stats));
+        }
+        if let Some(r) = &*self.restats.load() {
+            if r.0 == tel.id {
+                return Some(Cached::Owned(r.1.clone()));
+            }
+        }
+        let fresh = registry.get(&self.name, self.primitive_type);
+        self.restats.store(Some(Arc::new((tel.id, fresh.clone()))));
+        Some(Cached::Owned(fresh))
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::testing::TestTelemetry;
+
+    /// A step first observed under one telemetry and then under another (a
+    /// reinstall) binds once for the new one, not on every call.
+    #[test]
+    fn a_later_telemetry_is_bound_once_not_per_call() {
+        let (ta, tb) = (TestTelemetry::new(), TestTelemetry::new());
+        let (a, b) = (ta.telemetry(), tb.telemetry());
+        let step = crate::primitives::lambda::lambda("rebound", |x: u32| async move {
+            Ok::<_, crate::error::Error>(x)
+        });
+        let meta = Meta::of::<u32, _>(&step);
+        let (ia, ib) = (
+            a.instruments.as_ref().unwrap(),
+            b.instruments.as_ref().unwrap(),
+        );
+        assert!(matches!(meta.bound(&a, ia), Cached::Borrowed(_)));
+        let shared = |c: Cached<'_, Bound>| match c {
+            Cached::Shared(s) => s,
+            _ => panic!("not the kept binding"),
+        };
+        let first = shared(meta.bound(&b, ib));
+        let again = shared(meta.bound(&b, ib));
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "bound once for the new telemetry"
+        );
+        assert!(matches!(meta.bound(&a, ia), Cached::Borrowed(_)));
+
+        let owned = |c: Option<Cached<'_, Arc<Stats>>>| match c {
+            Some(Cached::Owned(s)) => s,
+            _ => panic!("not the kept statistics"),
+        };
+        assert!(matches!(meta.stats(&a), Some(Cached::Borrowed(_))));
+        let s1 = owned(meta.stats(&b));
+        let s2 = owned(meta.stats(&b));
+        assert!(Arc::ptr_eq(&s1, &s2));
     }
 }

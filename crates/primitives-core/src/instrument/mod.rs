@@ -122,7 +122,7 @@ where
 fn resolve(ctx: &WorkflowContext) -> Option<TelemetryRef> {
     match &ctx.telemetry {
         Some(t) => Some(t.clone()),
-        None => telemetry::global().map(TelemetryRef::Static),
+        None => telemetry::global(),
     }
 }
 

@@ -12,7 +12,7 @@ use super::meta::Meta;
 use crate::clock::Stamp;
 use crate::context::WorkflowContext;
 use crate::position::Position;
-use crate::sink::{new_ids, sampled, step_attributes, LiveSpan, SamplingHint, SinkRef, SpanStart};
+use crate::sink::{new_ids, sampled, step_attributes, LiveSpan, SamplingHint, SpanStart};
 use crate::telemetry::{Telemetry, TelemetryRef};
 
 /// The OpenTelemetry context a traced step runs in: its span (recording
@@ -53,12 +53,7 @@ pub(super) fn span_context_for_step(
         *recording = true;
         let sc = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, trace_state);
         {
-            // The leaked global's sink needs no reference count.
-            let sink = match tel {
-                TelemetryRef::Static(t) => t.sink.as_deref().map(SinkRef::Static),
-                TelemetryRef::Shared(_) => None,
-            }
-            .unwrap_or_else(|| SinkRef::Shared(sink.clone()));
+            let sink = sink.clone();
             let live = LiveSpan::start(
                 SpanStart {
                     span_context: sc,

@@ -14,22 +14,6 @@ use crate::identity::RunIdentity;
 use crate::name::Name;
 use crate::position::Position;
 
-/// A sink held by a live span: the leaked global's (no reference count on
-/// the hot path) or a shared one.
-pub(crate) enum SinkRef {
-    Static(&'static dyn SpanSink),
-    Shared(Arc<dyn SpanSink>),
-}
-
-impl SinkRef {
-    fn get(&self) -> &dyn SpanSink {
-        match self {
-            SinkRef::Static(s) => *s,
-            SinkRef::Shared(s) => &**s,
-        }
-    }
-}
-
 /// What a step's span is made of when it starts.
 pub(crate) struct SpanStart {
     pub(crate) span_context: SpanContext,
@@ -49,11 +33,11 @@ pub(crate) struct SpanStart {
 pub(crate) struct LiveSpan {
     span_context: SpanContext,
     state: Option<FinishedSpan>,
-    sink: SinkRef,
+    sink: Arc<dyn SpanSink>,
 }
 
 impl LiveSpan {
-    pub(crate) fn start(s: SpanStart, sink: SinkRef) -> LiveSpan {
+    pub(crate) fn start(s: SpanStart, sink: Arc<dyn SpanSink>) -> LiveSpan {
         LiveSpan {
             span_context: s.span_context.clone(),
             state: Some(FinishedSpan {
@@ -153,7 +137,7 @@ impl opentelemetry::trace::Span for LiveSpan {
     fn end_with_timestamp(&mut self, timestamp: SystemTime) {
         if let Some(mut s) = self.state.take() {
             s.end = timestamp;
-            self.sink.get().export(s);
+            self.sink.export(s);
         }
     }
 }

@@ -26,7 +26,7 @@ mod sampling;
 
 pub(crate) use finished::step_attributes;
 pub use finished::{FinishedSpan, SpanParts, SPAN_LIMIT};
-pub(crate) use live::{LiveSpan, SinkRef, SpanStart};
+pub(crate) use live::{LiveSpan, SpanStart};
 pub(crate) use sampling::{new_ids, sampled};
 
 /// Receives the finished, sampled spans of steps.

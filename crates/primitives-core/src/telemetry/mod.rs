@@ -15,7 +15,6 @@ mod global;
 mod instruments;
 
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use opentelemetry::global::BoxedTracer;
@@ -114,19 +113,5 @@ pub fn instrumentation_scope() -> InstrumentationScope {
         .build()
 }
 
-/// A telemetry handle held by a context: the leaked global or an injected one.
-#[derive(Clone, Debug)]
-pub(crate) enum TelemetryRef {
-    Static(&'static Telemetry),
-    Shared(Arc<Telemetry>),
-}
-
-impl Deref for TelemetryRef {
-    type Target = Telemetry;
-    fn deref(&self) -> &Telemetry {
-        match self {
-            TelemetryRef::Static(t) => t,
-            TelemetryRef::Shared(t) => t,
-        }
-    }
-}
+/// A telemetry handle held by a context: the global one or an injected one.
+pub(crate) type TelemetryRef = Arc<Telemetry>;
