@@ -25,7 +25,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // 1. Initialize observability: defaults < env (OTEL_*, OBSERVABILITY_*) < code.
-    let from_env = ObservabilityConfig::from_env()?;
+    // A bad value (`OBSERVABILITY_PROMETHEUS_ENDPOINT=/healthz`, say) is an
+    // error naming the variable, the value and what is accepted.
+    let from_env = match ObservabilityConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
     let console = from_env.otlp_endpoint.is_none() && from_env.otlp_traces_endpoint.is_none();
     let config = ObservabilityConfig::builder()
         .service_name(if from_env.service_name == "unknown_service" {

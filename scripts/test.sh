@@ -52,5 +52,17 @@ tail -4 <<<"$demo_out"
 grep -q "shutdown flushed everything" <<<"$demo_out"
 grep -Eq "spans via console: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
 
+log "main demo with a metrics endpoint the router can't take: a clear error, exit 2, no panic"
+for bad in /healthz '/:id' '/metrics/{x}'; do
+  set +e
+  bad_out=$(OBSERVABILITY_PROMETHEUS_ENDPOINT="$bad" cargo run --quiet --example full_stack -- --exit 2>&1)
+  bad_rc=$?
+  set -e
+  echo "    $bad -> exit $bad_rc: $(head -1 <<<"$bad_out" | cut -c1-110)"
+  [ "$bad_rc" -eq 2 ] || { echo "expected exit 2, got $bad_rc"; echo "$bad_out"; exit 1; }
+  grep -q "invalid prometheus_endpoint" <<<"$bad_out"
+  ! grep -q "panicked" <<<"$bad_out"
+done
+
 log "all checks passed"
 printf '    [total: %ds]\n' "$SECONDS"
