@@ -165,3 +165,65 @@ async fn help_with_newlines_quotes_and_backslashes_is_escaped_in_both_formats() 
     }
     obs.shutdown(Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_names_and_label_values_are_cut_with_a_hash_of_the_whole() {
+    use observability_integration::prometheus::MAX_SERIES_TEXT;
+    let mut parser = ExpositionParser::start();
+    let obs = setup(2000);
+    let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+    // Two 100 KB names that differ only at the end.
+    let long = "n".repeat(100_000);
+    for last in ["a", "b"] {
+        let step = lambda(format!("{long}{last}"), |x: u32| async move {
+            Ok::<_, Error>(x)
+        });
+        step.run(&ctx, 1).await.unwrap();
+    }
+    let meter = obs.meter_provider().unwrap().meter("user");
+    meter
+        // The SDK takes names up to 255 characters.
+        .u64_counter(format!("m{}", "x".repeat(200)))
+        .build()
+        .add(1, &[KeyValue::new("k", "v".repeat(1000))]);
+    let text = scrape_both(&obs, &mut parser).await;
+    assert!(
+        text.len() < 100_000,
+        "no 100 KB label values: {} bytes",
+        text.len()
+    );
+    let counts = samples(&text, "primitive_duration_seconds_count{");
+    let long_ones: Vec<&str> = counts
+        .iter()
+        .filter_map(|l| {
+            let v = l.split("primitive=\"").nth(1)?.split('"').next()?;
+            v.starts_with("nnn").then_some(v)
+        })
+        .collect();
+    assert_eq!(long_ones.len(), 2, "two series, not one: {counts:?}");
+    assert_ne!(long_ones[0], long_ones[1]);
+    for v in &long_ones {
+        assert!(v.len() <= MAX_SERIES_TEXT, "{}", v.len());
+        let (_, hash) = v.rsplit_once('~').unwrap();
+        assert_eq!(hash.len(), 8);
+        assert!(hash.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+    let user = text
+        .lines()
+        .find(|l| l.starts_with("mxxx") && !l.starts_with('#'))
+        .unwrap();
+    let name = user.split('{').next().unwrap();
+    assert!(name.len() <= MAX_SERIES_TEXT + "_total".len(), "{name}");
+    let value = user
+        .split("k=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        value.len() <= MAX_SERIES_TEXT && value.contains('~'),
+        "{value}"
+    );
+    obs.shutdown(Duration::from_secs(2));
+}

@@ -180,3 +180,83 @@ fn otlp_headers_are_comma_separated_pairs_with_percent_decoded_values() {
     assert_eq!(h["x-empty"], "");
     assert_eq!(h.len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_limits_from_the_environment_apply_to_step_and_sdk_spans() {
+    use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
+    use opentelemetry::KeyValue;
+    let cfg = ObservabilityConfig::builder()
+        .env(env(&[
+            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "64"),
+            // The span-specific variable wins over the general one.
+            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "16"),
+            ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "3"),
+            ("OTEL_SPAN_EVENT_COUNT_LIMIT", "2"),
+            ("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", "1"),
+            ("OBSERVABILITY_ENABLE_PROMETHEUS", "false"),
+        ]))
+        .schedule_delay(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    assert_eq!(cfg.attribute_value_length_limit, Some(16));
+    assert_eq!(cfg.attribute_count_limit, 3);
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(cfg)
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    let long = "é".repeat(5_000);
+    let step = lambda(long.clone(), |x: u32| async move { Ok::<_, Error>(x) });
+    let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+    step.run(&ctx, 1).await.unwrap();
+    let mut user = obs
+        .tracer_provider()
+        .unwrap()
+        .tracer("user")
+        .start("user.span");
+    for i in 0..10 {
+        user.set_attribute(KeyValue::new(format!("k{i}"), long.clone()));
+    }
+    for i in 0..5 {
+        user.add_event(
+            format!("e{i}"),
+            vec![KeyValue::new("a", long.clone()), KeyValue::new("b", 1)],
+        );
+    }
+    user.end();
+    assert!(obs.force_flush(Duration::from_secs(5)));
+    let spans = sink.spans.lock().unwrap().clone();
+    assert_eq!(spans.len(), 2);
+    for s in &spans {
+        assert!(
+            s.attributes.len() <= 3,
+            "{}: {:?}",
+            s.name,
+            s.attributes.len()
+        );
+        for kv in &s.attributes {
+            assert!(kv.value.as_str().len() <= 16, "{}: {}", s.name, kv.key);
+        }
+    }
+    let user = spans.iter().find(|s| s.name == "user.span").unwrap();
+    assert_eq!(user.dropped_attributes_count, 7);
+    assert_eq!(user.events.events.len(), 2);
+    assert_eq!(user.events.dropped_count, 3);
+    for e in &user.events.events {
+        assert_eq!(e.attributes.len(), 1);
+        assert_eq!(e.dropped_attributes_count, 1);
+        assert!(e.attributes[0].value.as_str().len() <= 16);
+    }
+    let step = spans.iter().find(|s| s.name != "user.span").unwrap();
+    let name = step
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == "primitive.name")
+        .unwrap();
+    assert_eq!(
+        name.value.as_str(),
+        "é".repeat(8),
+        "cut at a character boundary"
+    );
+    obs.shutdown(Duration::from_secs(2));
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::load::ConfigBuilder;
 use super::parse::{
     count, parse_bool, parse_kv_list, parse_millis, parse_port, parse_protocol, ratio,
-    resource_list, some_text, text,
+    resource_list, some_count, some_text, text,
 };
 use super::table::{arg_type, config_fields, Assign, Field, FromArg};
 use super::OtlpProtocol;
@@ -143,6 +143,32 @@ config_fields! {
     metrics_export_interval: Duration = Duration::from_secs(60);
         file "metrics_export_interval_ms", env ["OTEL_METRIC_EXPORT_INTERVAL"],
         parse parse_millis, default "60 s", notes "interval between OTLP metric exports; milliseconds in file and variable";
+
+    /// Longest attribute value on a span or its events and links, in
+    /// bytes; longer strings are cut (arrays: each string). Default none.
+    attribute_value_length_limit: Option<usize> = None;
+        file "attribute_value_length_limit", env ["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"],
+        parse some_count, arg usize, default "none", notes "bytes per span attribute value (events and links too); longer strings are cut at a character boundary";
+    /// Attributes per span; more are dropped and counted. Default 128.
+    attribute_count_limit: usize = 128;
+        file "attribute_count_limit", env ["OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT"],
+        parse count, default "128", notes "attributes per span; the rest are dropped and counted on the span";
+    /// Events per span. Default 128.
+    span_event_count_limit: usize = 128;
+        file "span_event_count_limit", env ["OTEL_SPAN_EVENT_COUNT_LIMIT"],
+        parse count, default "128", notes "events per span; the rest are dropped and counted";
+    /// Links per span. Default 128.
+    span_link_count_limit: usize = 128;
+        file "span_link_count_limit", env ["OTEL_SPAN_LINK_COUNT_LIMIT"],
+        parse count, default "128", notes "links per span; the rest are dropped and counted";
+    /// Attributes per span event. Default 128.
+    event_attribute_count_limit: usize = 128;
+        file "event_attribute_count_limit", env ["OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT"],
+        parse count, default "128", notes "attributes per span event";
+    /// Attributes per span link. Default 128.
+    link_attribute_count_limit: usize = 128;
+        file "link_attribute_count_limit", env ["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"],
+        parse count, default "128", notes "attributes per span link";
 
     /// `OTEL_SDK_DISABLED`: install nothing, report so.
     sdk_disabled: bool = false;

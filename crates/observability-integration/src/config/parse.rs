@@ -143,6 +143,15 @@ pub(super) fn count(field: &'static str, v: &str, origin: &Origin) -> Result<usi
     parse_num(field, v, origin, "a positive whole number")
 }
 
+/// A limit that is unset (no limit) by default.
+pub(super) fn some_count(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<Option<usize>, ConfigError> {
+    parse_num(field, v, origin, "a whole number").map(Some)
+}
+
 /// A ratio (checked by validation).
 pub(super) fn ratio(field: &'static str, v: &str, origin: &Origin) -> Result<f64, ConfigError> {
     parse_num(field, v, origin, "a number in 0.0..=1.0")

@@ -45,6 +45,7 @@ macro_rules! replace {
 replace!(
     String,
     Option<String>,
+    Option<usize>,
     bool,
     u16,
     usize,
@@ -72,6 +73,12 @@ impl<T> FromArg<T> for T {
 
 impl FromArg<String> for Option<String> {
     fn from_arg(arg: String) -> Option<String> {
+        Some(arg)
+    }
+}
+
+impl FromArg<usize> for Option<usize> {
+    fn from_arg(arg: usize) -> Option<usize> {
         Some(arg)
     }
 }

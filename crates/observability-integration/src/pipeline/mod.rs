@@ -13,6 +13,7 @@
 //! Users' own SDK spans (the OpenTelemetry API, `tracing`) come in through
 //! `PipelineProcessor` and share the queue and accounting.
 
+mod limits;
 mod queue;
 mod worker;
 
@@ -27,6 +28,7 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use opentelemetry_sdk::Resource;
 use primitives_core::sink::{FinishedSpan, SpanSink};
 
+pub(crate) use limits::SpanLimits;
 pub(crate) use queue::Queue;
 use queue::{lock, Item};
 pub(crate) use worker::Outlet;
@@ -44,6 +46,8 @@ pub(crate) struct PipelineOptions {
     pub(crate) schedule_delay: Duration,
     /// Export each span as soon as it ends (no batching delay).
     pub(crate) immediate: bool,
+    /// Applied to every span before export.
+    pub(crate) limits: SpanLimits,
 }
 
 /// The span pipeline: queue, exporter thread and exporters. A
@@ -81,6 +85,7 @@ impl SpanPipeline {
             outlets: outlets.clone(),
             rt: rt.clone(),
             scope: primitives_core::telemetry::instrumentation_scope(),
+            limits: options.limits,
             batch: options.max_export_batch_size.max(1),
             delay: if options.immediate {
                 Duration::from_millis(1)

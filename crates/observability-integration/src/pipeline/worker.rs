@@ -62,6 +62,7 @@ pub(super) struct Worker {
     pub(super) outlets: Arc<Vec<Outlet>>,
     pub(super) rt: ObsRuntime,
     pub(super) scope: InstrumentationScope,
+    pub(super) limits: super::SpanLimits,
     pub(super) batch: usize,
     pub(super) delay: Duration,
 }
@@ -107,7 +108,11 @@ impl Worker {
                 let batch: Vec<SpanData> = it
                     .by_ref()
                     .take(self.batch)
-                    .map(|item| self.convert(item))
+                    .map(|item| {
+                        let mut span = self.convert(item);
+                        self.limits.apply(&mut span);
+                        span
+                    })
                     .collect();
                 if batch.is_empty() {
                     break;

@@ -13,6 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::MetricType;
 
 use super::cardinality::CardinalityGuard;
+use super::names::bounded;
 use super::{Buckets, Labels, TraceLabels, OVERFLOW_LABEL};
 
 /// Each primitive's (type, histogram) handles, by primitive name.
@@ -133,8 +134,8 @@ impl<H: StepHistogram> StepDurations<H> {
             }
         }
         let labels: Labels = vec![
-            (label::PRIMITIVE.into(), primitive.into()),
-            (label::TYPE.into(), kind.into()),
+            (label::PRIMITIVE.into(), bounded(primitive.into())),
+            (label::TYPE.into(), bounded(kind.into())),
         ];
         // Counted and admitted under one write lock, so racing binds can't
         // admit more than `limit` series between them.

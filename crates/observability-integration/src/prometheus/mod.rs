@@ -25,7 +25,7 @@ use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::registry::{Registry, Unit};
 
 pub use cardinality::CardinalityGuard;
-pub use names::{sanitize_label, sanitize_name, unit_for};
+pub use names::{bounded, sanitize_label, sanitize_name, unit_for, MAX_SERIES_TEXT};
 
 use bridge::OtelBridge;
 use histograms::{AtomicDurations, StepDurations, StepHistogram};

@@ -5,8 +5,47 @@ use prometheus_client::registry::Unit;
 
 use super::Labels;
 
-/// Prometheus metric name from an OTel instrument name.
+/// Longest metric name or label value served, in bytes.
+pub const MAX_SERIES_TEXT: usize = 128;
+
+/// `s` as served: unchanged up to [`MAX_SERIES_TEXT`] bytes; longer, cut
+/// (at a character boundary) and suffixed with `~` and 8 hex digits of a
+/// hash of the whole value, so two long values that share a prefix never
+/// fold into one series.
+pub fn bounded(s: String) -> String {
+    if s.len() <= MAX_SERIES_TEXT {
+        return s;
+    }
+    // FNV-1a, 32 bits: stable across runs and builds.
+    let hash = s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    let mut end = MAX_SERIES_TEXT - 9;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}~{hash:08x}", &s[..end])
+}
+
+/// Prometheus metric name from an OTel instrument name (at most
+/// [`MAX_SERIES_TEXT`] bytes before unit and `_total` suffixes).
 pub fn sanitize_name(name: &str) -> String {
+    bounded_name(sanitize_chars(name))
+}
+
+/// A long metric name cut like [`bounded`], with `_` for `~` (not a name
+/// character).
+fn bounded_name(name: String) -> String {
+    let long = name.len() > MAX_SERIES_TEXT;
+    let b = bounded(name);
+    if long {
+        b.replace('~', "_")
+    } else {
+        b
+    }
+}
+
+fn sanitize_chars(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, c) in name.chars().enumerate() {
         let ok = c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit());
@@ -72,6 +111,10 @@ pub(super) fn merged_labels<'a, V: AsRef<str>>(
             }
             _ => out.push((name, value.as_ref().to_owned())),
         }
+    }
+    for (name, value) in &mut out {
+        *name = bounded_name(std::mem::take(name));
+        *value = bounded(std::mem::take(value));
     }
     out
 }

@@ -13,7 +13,9 @@ use crate::config::ObservabilityConfig;
 use crate::export::bridge::BridgeSpanExporter;
 use crate::export::otlp::{build_otlp_spans, otlp_name, probe};
 use crate::export::ConsoleSpanExporter;
-use crate::pipeline::{ExporterView, Outlet, PipelineOptions, PipelineProcessor, SpanPipeline};
+use crate::pipeline::{
+    ExporterView, Outlet, PipelineOptions, PipelineProcessor, SpanLimits, SpanPipeline,
+};
 use crate::runtime::ObsRuntime;
 
 /// Builds one outlet of the pipeline, once the queue exists.
@@ -62,6 +64,7 @@ fn provider_builder(
     SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_sampler(sampler(cfg))
+        .with_span_limits(SpanLimits::of(cfg).sdk())
 }
 
 /// The resource every signal carries.
@@ -164,6 +167,7 @@ pub(super) fn build(
             max_export_batch_size: cfg.max_export_batch_size,
             schedule_delay: cfg.schedule_delay,
             immediate: !cfg.batch_span_processor,
+            limits: SpanLimits::of(cfg),
         };
         let queue = SpanPipeline::queue(&options);
         let outlets: Vec<Outlet> = factories
