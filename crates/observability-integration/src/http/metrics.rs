@@ -25,8 +25,23 @@ pub(crate) fn metrics_router(endpoint: &str, metrics: PrometheusMetrics) -> Rout
         .with_state(metrics)
 }
 
-async fn scrape(State(metrics): State<PrometheusMetrics>, headers: HeaderMap) -> impl IntoResponse {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    let (content_type, body) = metrics.negotiate(accept);
-    ([(header::CONTENT_TYPE, content_type)], body)
+/// Collects and encodes on the runtime's blocking pool: a large registry
+/// (or a slow user callback of an observable instrument) must not hold the
+/// one worker thread that also drives OTLP export I/O and timers.
+async fn scrape(
+    State(metrics): State<PrometheusMetrics>,
+    headers: HeaderMap,
+) -> axum::response::Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    match tokio::task::spawn_blocking(move || metrics.negotiate(accept.as_deref())).await {
+        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("collecting metrics failed: {e}\n"),
+        )
+            .into_response(),
+    }
 }

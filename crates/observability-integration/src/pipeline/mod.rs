@@ -184,7 +184,18 @@ impl SpanPipeline {
         }
         for o in self.outlets.iter() {
             let left = deadline.saturating_duration_since(Instant::now());
-            if let Err(e) = o.exporter.shutdown(left.max(Duration::from_millis(10))) {
+            // One exporter panicking in shutdown must not stop the others'
+            // (or the meter provider's, after this) from shutting down.
+            let shut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                o.exporter.shutdown(left.max(Duration::from_millis(10)))
+            }))
+            .unwrap_or_else(|_| {
+                Err(OTelSdkError::InternalFailure(format!(
+                    "span exporter {} panicked in shutdown",
+                    o.name
+                )))
+            });
+            if let Err(e) = shut {
                 if result.is_ok() {
                     result = Err(e);
                 }

@@ -195,6 +195,7 @@ impl Observability {
             if let Some(mp) = mp {
                 let _ = mp.force_flush();
             }
+            true
         });
         finished && ok.load(std::sync::atomic::Ordering::SeqCst)
     }
@@ -231,15 +232,22 @@ impl Observability {
             self.meter_provider.as_ref().map(|m| m.0.clone()),
         );
         let completed = off_thread(deadline, move || {
+            use std::panic::{catch_unwind, AssertUnwindSafe};
+            // Each provider is shut down whatever the other did (a custom
+            // exporter or reader may panic in its shutdown: not completed).
+            let mut clean = true;
             if let Some(tp) = tp {
                 // The span pipeline's shutdown exports what is queued first,
                 // within this deadline (a separate flush would not be bounded
                 // by it).
-                let _ = tp.shutdown_with_timeout(deadline);
+                clean &=
+                    catch_unwind(AssertUnwindSafe(|| tp.shutdown_with_timeout(deadline))).is_ok();
             }
             if let Some(mp) = mp {
-                let _ = mp.shutdown_with_timeout(deadline);
+                clean &=
+                    catch_unwind(AssertUnwindSafe(|| mp.shutdown_with_timeout(deadline))).is_ok();
             }
+            clean
         });
         if let Some(mut server) = self
             .metrics_server
@@ -258,17 +266,17 @@ impl Observability {
     }
 }
 
-/// Runs `f` on a new plain thread and waits for it at most `deadline`.
-pub(super) fn off_thread(deadline: Duration, f: impl FnOnce() + Send + 'static) -> bool {
+/// Runs `f` on a new plain thread and waits for it at most `deadline`:
+/// whether it finished in time and returned true.
+pub(super) fn off_thread(deadline: Duration, f: impl FnOnce() -> bool + Send + 'static) -> bool {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let spawned = std::thread::Builder::new()
         .name("observability-shutdown".into())
         .spawn(move || {
-            f();
-            let _ = tx.send(());
+            let _ = tx.send(f());
         });
     spawned.is_ok()
         && rx
             .recv_timeout(deadline + Duration::from_millis(500))
-            .is_ok()
+            .unwrap_or(false)
 }
