@@ -8,6 +8,8 @@
 # instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Property tests (tests/bad_input.rs): cases per property.
+export PROPTEST_CASES="${PROPTEST_CASES:-256}"
 
 # Each step's time is printed when the next one starts (and the total at the end).
 step=""

@@ -136,7 +136,7 @@ impl Origins {
     /// The origin of `field` whose current value renders as `value`.
     pub(super) fn of(&self, field: &'static str, value: &str) -> Origin {
         match self.0.get(field) {
-            Some((o, raw)) if raw.trim() == value => o.clone(),
+            Some((o, raw)) if raw == value || raw.trim() == value => o.clone(),
             Some(_) => Origin::Code,
             None => Origin::Default,
         }
