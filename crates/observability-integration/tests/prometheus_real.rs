@@ -382,3 +382,48 @@ async fn real_prometheus_scrapes_exact_counts_quantiles_and_exemplars() {
         assert!(exported.contains_key(t), "exemplar trace {t} was exported");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_prometheus_takes_hostile_instruments_whole() {
+    // Before the fixes each of these made Prometheus reject the whole
+    // scrape (duplicate label names, duplicate overflow series, a HELP line
+    // broken by a newline in OpenMetrics, which Prometheus asks for first).
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .service_name("prom-hostile")
+        .prometheus_port(0u16)
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    let meter = opentelemetry::metrics::MeterProvider::meter(obs.meter_provider().unwrap(), "user");
+    use opentelemetry::KeyValue;
+    meter
+        .u64_counter("hostile_requests")
+        .with_description("line one\nline \"two\" \\ three")
+        .build()
+        .add(
+            5,
+            &[
+                KeyValue::new("http.method", "GET"),
+                KeyValue::new("http_method", "POST"),
+            ],
+        );
+    let users = meter.u64_counter("hostile_users").build();
+    for i in 0..2100 {
+        users.add(1, &[KeyValue::new("user", i.to_string())]);
+    }
+    let Some(prom) = Prometheus::start(addr).await else {
+        return;
+    };
+    prom.wait_for("up{job=\"app\"}", 1.0).await;
+    prom.wait_for("sum(hostile_requests_total{http_method=\"GET;POST\"})", 5.0)
+        .await;
+    prom.wait_for("sum(hostile_users_total)", 2100.0).await;
+    prom.wait_for(
+        "count(hostile_users_total{otel_metric_overflow=\"true\"})",
+        1.0,
+    )
+    .await;
+    obs.shutdown(Duration::from_secs(2));
+}
