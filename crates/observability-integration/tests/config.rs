@@ -1,20 +1,14 @@
 //! Config layering (defaults < file < environment < code) and every
 //! rejected value, with the error text asserted.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use observability_integration::config::Origin;
 use observability_integration::{ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};
-
-fn env(pairs: &[(&str, &str)]) -> EnvSource {
-    EnvSource::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
+use support::env;
 
 fn file(text: &str) -> tempfile_path::TempFile {
     tempfile_path::TempFile::new(text)

@@ -12,16 +12,7 @@ use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityCo
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
-use support::Collect;
-
-fn env(pairs: &[(&str, &str)]) -> EnvSource {
-    EnvSource::Map(
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
+use support::{env, Collect};
 
 /// Values axum's router panics on (and one clash with the health route).
 const BAD_ENDPOINTS: &[&str] = &["/healthz", "/:id", "/metrics/{x}", "/a/*rest", "//x"];
