@@ -51,6 +51,20 @@ config_fields! {
     otlp_headers: BTreeMap<String, String> = BTreeMap::new();
         file "otlp_headers", env ["OTEL_EXPORTER_OTLP_HEADERS"],
         parse parse_kv_list, default "none", notes "sent with every export (API keys): a TOML table, or `k=v,k2=v2` (percent-encoded)";
+    /// PEM file of certificates trusted for `https` OTLP endpoints, besides
+    /// the system's roots (a private CA, a self-signed receiver). Default
+    /// none.
+    otlp_certificate: Option<String> = None;
+        file "otlp_certificate", env ["OTEL_EXPORTER_OTLP_CERTIFICATE"],
+        parse some_text, arg String, default "none", notes "PEM file of CA certificates trusted for `https` endpoints besides the system roots (client certificates, mTLS, are not supported)";
+    /// The same for the traces endpoint only (extra). Default none.
+    otlp_traces_certificate: Option<String> = None;
+        file "otlp_traces_certificate", env ["OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"],
+        parse some_text, arg String, default "none", notes "as `otlp_certificate`, for traces; wins over it";
+    /// The same for the metrics endpoint only (extra). Default none.
+    otlp_metrics_certificate: Option<String> = None;
+        file "otlp_metrics_certificate", env ["OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE"],
+        parse some_text, arg String, default "none", notes "as `otlp_certificate`, for metrics; wins over it";
     /// Deadline of one export call (extra). Default 10 s.
     export_timeout: Duration = Duration::from_secs(10);
         file "export_timeout_ms", env ["OTEL_EXPORTER_OTLP_TIMEOUT"],

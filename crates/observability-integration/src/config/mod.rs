@@ -75,6 +75,20 @@ impl ObservabilityConfig {
         self.signal_url(&self.otlp_metrics_endpoint, "metrics")
     }
 
+    /// The certificate file trusted for the traces endpoint, if any.
+    pub fn traces_certificate(&self) -> Option<&str> {
+        self.otlp_traces_certificate
+            .as_deref()
+            .or(self.otlp_certificate.as_deref())
+    }
+
+    /// The certificate file trusted for the metrics endpoint, if any.
+    pub fn metrics_certificate(&self) -> Option<&str> {
+        self.otlp_metrics_certificate
+            .as_deref()
+            .or(self.otlp_certificate.as_deref())
+    }
+
     fn signal_url(&self, specific: &Option<String>, signal: &str) -> Option<String> {
         if let Some(url) = specific {
             return Some(url.clone());

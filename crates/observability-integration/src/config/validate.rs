@@ -149,6 +149,23 @@ impl ObservabilityConfig {
                 check_url(field, url, o(field, url))?;
             }
         }
+        for (field, path) in [
+            ("otlp_certificate", &self.otlp_certificate),
+            ("otlp_traces_certificate", &self.otlp_traces_certificate),
+            ("otlp_metrics_certificate", &self.otlp_metrics_certificate),
+        ] {
+            if let Some(path) = path {
+                if let Err(problem) = crate::export::tls::load_certificates(path) {
+                    return Err(err(
+                        field,
+                        path,
+                        &o(field, path),
+                        problem,
+                        "a readable PEM file with at least one CERTIFICATE block",
+                    ));
+                }
+            }
+        }
         if !self.batch_span_processor && self.exports_otlp_traces() {
             return Err(err(
                 "batch_span_processor",

@@ -5,5 +5,6 @@
 pub(crate) mod bridge;
 mod console;
 pub(crate) mod otlp;
+pub(crate) mod tls;
 
 pub use console::{ConsoleSpanExporter, CountingSpanExporter};

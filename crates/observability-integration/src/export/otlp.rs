@@ -22,32 +22,58 @@ pub(crate) fn otlp_name(p: OtlpProtocol) -> String {
     }
 }
 
-/// A TCP connect to the endpoint's host and port, bounded: tells a user at
-/// setup that nothing is listening, instead of letting exports fail quietly.
-pub(crate) fn probe(rt: &ObsRuntime, url: &str) -> Result<(), String> {
+/// A TCP connect to the endpoint's host and port and, for `https`, a TLS
+/// handshake with the certificates exports will trust, bounded: tells a
+/// user at setup that nothing is listening or that TLS fails, instead of
+/// letting exports fail quietly.
+pub(crate) fn probe(
+    rt: &ObsRuntime,
+    url: &str,
+    protocol: OtlpProtocol,
+    certificate: Option<&str>,
+) -> Result<(), String> {
     let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
     let host = parsed.host_str().ok_or("no host")?.to_owned();
     let port = parsed.port_or_known_default().ok_or("no port")?;
+    let tls = match parsed.scheme() {
+        "https" => Some(super::tls::client_config(certificate, alpn(protocol))?),
+        _ => None,
+    };
     let result = rt.run_blocking(SETUP_DEADLINE, async move {
-        match tokio::time::timeout(
+        let stream = match tokio::time::timeout(
             Duration::from_secs(2),
             tokio::net::TcpStream::connect((host.as_str(), port)),
         )
         .await
         {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("connect timed out after 2s".to_owned()),
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err("connect timed out after 2s".to_owned()),
+        };
+        match tls {
+            Some(config) => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                super::tls::handshake(stream, host, config, Duration::from_secs(2)).await
+            }
+            None => Ok(()),
         }
     });
     result.unwrap_or_else(|| Err("probe did not finish".into()))
+}
+
+/// The ALPN protocols a protocol's client offers.
+fn alpn(protocol: OtlpProtocol) -> &'static [&'static [u8]] {
+    match protocol {
+        OtlpProtocol::Grpc => &[b"h2"],
+        OtlpProtocol::HttpProtobuf => &[b"http/1.1"],
+    }
 }
 
 /// Builds an OTLP exporter (`SpanExporter` or `MetricExporter` builder) for
 /// the configured protocol, on our runtime: tonic and hyper start their
 /// workers on the runtime that builds them.
 macro_rules! build_otlp {
-    ($rt:expr, $cfg:expr, $url:expr, $builder:expr, $what:literal) => {{
+    ($rt:expr, $cfg:expr, $url:expr, $cert:expr, $builder:expr, $what:literal) => {{
         #[allow(unused_imports)]
         use opentelemetry_otlp::WithExportConfig;
         let (url, timeout, headers, protocol) = (
@@ -56,18 +82,23 @@ macro_rules! build_otlp {
             $cfg.otlp_headers.clone(),
             $cfg.otlp_protocol,
         );
+        let https = url.starts_with("https://");
+        let cert: Option<String> = $cert.map(str::to_owned);
         let built = $rt.run_blocking(SETUP_DEADLINE, async move {
             let b = $builder;
             match protocol {
                 #[cfg(feature = "otlp-grpc")]
                 OtlpProtocol::Grpc => {
                     use opentelemetry_otlp::WithTonicConfig;
-                    b.with_tonic()
+                    let mut b = b
+                        .with_tonic()
                         .with_endpoint(url)
                         .with_timeout(timeout)
-                        .with_metadata(metadata(&headers)?)
-                        .build()
-                        .map_err(|e| e.to_string())
+                        .with_metadata(metadata(&headers)?);
+                    if https {
+                        b = b.with_tls_config(grpc_tls(cert.as_deref())?);
+                    }
+                    b.build().map_err(|e| e.to_string())
                 }
                 #[cfg(feature = "otlp-http")]
                 OtlpProtocol::HttpProtobuf => {
@@ -76,6 +107,7 @@ macro_rules! build_otlp {
                         .with_endpoint(url)
                         .with_timeout(timeout)
                         .with_headers(headers.into_iter().collect())
+                        .with_http_client(http_client(cert.as_deref(), timeout)?)
                         .build()
                         .map_err(|e| e.to_string())
                 }
@@ -101,6 +133,7 @@ pub(crate) fn build_otlp_spans(
         rt,
         cfg,
         url,
+        cfg.traces_certificate(),
         opentelemetry_otlp::SpanExporter::builder(),
         "span"
     )?;
@@ -124,6 +157,7 @@ pub(crate) fn build_otlp_metrics(
         rt,
         cfg,
         url,
+        cfg.metrics_certificate(),
         opentelemetry_otlp::MetricExporter::builder(),
         "metric"
     )?;
@@ -170,4 +204,39 @@ pub(crate) fn build_otlp_metrics(
     _: Arc<MetricExportStats>,
 ) -> Result<opentelemetry_sdk::metrics::ManualReader, String> {
     Err(NOT_COMPILED.into())
+}
+
+/// gRPC TLS: the system roots plus the user's certificate file.
+#[cfg(feature = "otlp-grpc")]
+fn grpc_tls(cert: Option<&str>) -> Result<tonic::transport::ClientTlsConfig, String> {
+    let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+    if let Some(path) = cert {
+        let pem = std::fs::read(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+        tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+    }
+    Ok(tls)
+}
+
+/// The HTTP client: hyper over rustls (ring) with the system roots plus
+/// the user's certificate file; plain `http://` URLs stay plain.
+#[cfg(feature = "otlp-http")]
+fn http_client(
+    cert: Option<&str>,
+    timeout: Duration,
+) -> Result<
+    opentelemetry_http::hyper::HyperClient<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    >,
+    String,
+> {
+    // No ALPN here: the connector sets it (http/1.1).
+    let tls = super::tls::client_config(cert, &[])?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .build();
+    Ok(opentelemetry_http::hyper::HyperClient::new(
+        connector, timeout, None,
+    ))
 }

@@ -61,7 +61,7 @@ pub(super) fn build(
             Ok(reader) => {
                 builder = builder.with_reader(reader);
                 report.exporter(otlp_name(cfg.otlp_protocol), "metrics", Some(url.clone()));
-                if let Err(e) = probe(rt, &url) {
+                if let Err(e) = probe(rt, &url, cfg.otlp_protocol, cfg.metrics_certificate()) {
                     report.fail(
                         "metrics.otlp",
                         format!(

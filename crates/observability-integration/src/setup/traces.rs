@@ -117,7 +117,7 @@ fn configured(
                 factories.push(Box::new(move |rt, cfg, resource| {
                     outlet(name, exporter, rt, cfg, resource)
                 }));
-                if let Err(e) = probe(rt, &url) {
+                if let Err(e) = probe(rt, &url, cfg.otlp_protocol, cfg.traces_certificate()) {
                     report.fail(
                         "traces.otlp",
                         format!(

@@ -93,6 +93,7 @@ impl SpanExporter for Stall {
     }
 }
 pub mod phoenix;
+pub mod tls_proxy;
 
 /// A log writer that keeps what was written, for `log_writer(move || lines.clone())`.
 #[derive(Clone, Default)]
