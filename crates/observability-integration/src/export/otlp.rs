@@ -84,41 +84,53 @@ macro_rules! build_otlp {
         );
         let https = url.starts_with("https://");
         let cert: Option<String> = $cert.map(str::to_owned);
-        let built = $rt.run_blocking(SETUP_DEADLINE, async move {
-            let b = $builder;
-            match protocol {
-                #[cfg(feature = "otlp-grpc")]
-                OtlpProtocol::Grpc => {
-                    use opentelemetry_otlp::WithTonicConfig;
-                    let mut b = b
-                        .with_tonic()
-                        .with_endpoint(url)
-                        .with_timeout(timeout)
-                        .with_metadata(metadata(&headers)?);
-                    if https {
-                        b = b.with_tls_config(grpc_tls(cert.as_deref())?);
+        let built = $rt.run_blocking(
+            SETUP_DEADLINE,
+            futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async move {
+                let b = $builder;
+                match protocol {
+                    #[cfg(feature = "otlp-grpc")]
+                    OtlpProtocol::Grpc => {
+                        use opentelemetry_otlp::WithTonicConfig;
+                        let mut b = b
+                            .with_tonic()
+                            .with_endpoint(url)
+                            .with_timeout(timeout)
+                            .with_metadata(metadata(&headers)?);
+                        if https {
+                            b = b.with_tls_config(grpc_tls(cert.as_deref())?);
+                        }
+                        b.build().map_err(|e| e.to_string())
                     }
-                    b.build().map_err(|e| e.to_string())
+                    #[cfg(feature = "otlp-http")]
+                    OtlpProtocol::HttpProtobuf => {
+                        use opentelemetry_otlp::WithHttpConfig;
+                        b.with_http()
+                            .with_endpoint(url)
+                            .with_timeout(timeout)
+                            .with_headers(headers.into_iter().collect())
+                            .with_http_client(http_client(cert.as_deref(), timeout)?)
+                            .build()
+                            .map_err(|e| e.to_string())
+                    }
+                    #[allow(unreachable_patterns)]
+                    other => Err(format!(
+                        "protocol {} not compiled in (enable the crate feature)",
+                        other.as_str()
+                    )),
                 }
-                #[cfg(feature = "otlp-http")]
-                OtlpProtocol::HttpProtobuf => {
-                    use opentelemetry_otlp::WithHttpConfig;
-                    b.with_http()
-                        .with_endpoint(url)
-                        .with_timeout(timeout)
-                        .with_headers(headers.into_iter().collect())
-                        .with_http_client(http_client(cert.as_deref(), timeout)?)
-                        .build()
-                        .map_err(|e| e.to_string())
-                }
-                #[allow(unreachable_patterns)]
-                other => Err(format!(
-                    "protocol {} not compiled in (enable the crate feature)",
-                    other.as_str()
-                )),
-            }
-        });
-        built.ok_or(concat!("building the OTLP ", $what, " exporter timed out"))?
+            })),
+        );
+        match built {
+            None => Err(concat!("building the OTLP ", $what, " exporter timed out").to_owned()),
+            Some(Err(_)) => Err(concat!(
+                "building the OTLP ",
+                $what,
+                " exporter panicked (a bug: please report it)"
+            )
+            .to_owned()),
+            Some(Ok(result)) => result,
+        }
     }};
 }
 

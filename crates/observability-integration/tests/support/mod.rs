@@ -92,6 +92,7 @@ impl SpanExporter for Stall {
         std::future::pending()
     }
 }
+pub mod fault_proxy;
 pub mod phoenix;
 pub mod tls_proxy;
 
