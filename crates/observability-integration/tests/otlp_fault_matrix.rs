@@ -108,7 +108,7 @@ fn the_fault_matrix_on_both_protocols() {
     let Some(phoenix) = rt.block_on(Phoenix::start()) else {
         return;
     };
-    const N: usize = 400;
+    const N: usize = 150;
     let mut recovered = Vec::new();
     for (protocol, upstream, p) in [
         (OtlpProtocol::Grpc, phoenix.grpc_port, "grpc"),
@@ -192,4 +192,5 @@ fn the_fault_matrix_on_both_protocols() {
             );
         }
     }
+    rt.block_on(wait_at_phoenix(&phoenix, &recovered, 20));
 }
