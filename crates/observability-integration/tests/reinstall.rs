@@ -99,5 +99,49 @@ async fn a_second_install_takes_over_our_subscriber() {
         !first_lines.text().contains("two"),
         "the old writer got nothing"
     );
-    second.shutdown(Duration::from_secs(5));
+
+    // The usual pattern `guard = install(..)`: the new stack is installed
+    // before the old guard drops. The old one's shutdown leaves the new
+    // one's globals alone.
+    let (third_sink, third_lines) = (Collect::default(), Lines::default());
+    let third = install(&third_sink, &third_lines, "info", true);
+    drop(second);
+    user_work("three");
+    step.run(&WorkflowContext::new(), 3).await.unwrap();
+    assert!(third.force_flush(Duration::from_secs(5)));
+    assert_eq!(
+        names(&third_sink),
+        vec!["user.work", "primitive.step"],
+        "the old guard's shutdown did not clear the new stack's globals"
+    );
+    assert!(third_lines.text().contains("user line"));
+    assert!(third.shutdown(Duration::from_secs(5)).completed);
+
+    // With no stack installed, users' spans make no span contexts (no ids
+    // that name no trace in logs or traceparent headers).
+    tracing::info_span!("after.shutdown").in_scope(|| {
+        use opentelemetry::trace::TraceContextExt as _;
+        let cx = opentelemetry::Context::current();
+        assert!(!cx.span().span_context().is_valid());
+    });
+
+    // A writer that selects by level still sees each line's level.
+    use tracing_subscriber::fmt::writer::MakeWriterExt as _;
+    let (fourth_sink, fourth_lines) = (Collect::default(), Lines::default());
+    let writer = fourth_lines.clone();
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .enable_prometheus(false)
+        .build()
+        .unwrap();
+    let fourth = ObservabilityBuilder::new(cfg)
+        .with_span_exporter(fourth_sink.clone())
+        .log_writer((move || writer.clone()).with_max_level(tracing::Level::WARN))
+        .install();
+    tracing::info!("an info line");
+    tracing::warn!("a warn line");
+    let text = fourth_lines.text();
+    assert!(text.contains("a warn line"), "{text}");
+    assert!(!text.contains("an info line"), "{text}");
+    fourth.shutdown(Duration::from_secs(5));
 }

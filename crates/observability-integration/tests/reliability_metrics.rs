@@ -129,9 +129,18 @@ async fn keys_that_sanitise_alike_are_merged_into_one_label() {
             KeyValue::new("http.method", "GET"),
         ],
     );
+    // Two points whose label sets become equal once mapped: one series.
+    requests.add(3, &[KeyValue::new("http.method", "PUT")]);
+    requests.add(4, &[KeyValue::new("http_method", "PUT")]);
     let text = scrape_both(&obs, &mut parser).await;
     let lines = samples(&text, "requests_total");
-    assert_eq!(lines, vec!["requests_total{http_method=\"GET;POST\"} 2"]);
+    assert_eq!(
+        lines,
+        vec![
+            "requests_total{http_method=\"GET;POST\"} 2",
+            "requests_total{http_method=\"PUT\"} 7"
+        ]
+    );
     obs.shutdown(Duration::from_secs(2));
 }
 

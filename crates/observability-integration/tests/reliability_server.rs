@@ -136,3 +136,30 @@ fn connections_past_the_limit_are_closed_at_once_and_counted() {
     drop(hold);
     obs.shutdown(Duration::from_secs(2));
 }
+
+#[test]
+fn an_idle_keep_alive_connection_closed_by_the_timer_is_not_a_fault() {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+        .metrics_header_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    // A scraper that keeps its connection open between scrapes.
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 256];
+    let n = s.read(&mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    assert!(
+        closed_by_server(&mut s, Duration::from_secs(3)),
+        "idle: closed"
+    );
+    let text = scrape(addr).unwrap();
+    assert_eq!(counter(&text, "header_timeout"), 0.0, "{text}");
+    obs.shutdown(Duration::from_secs(2));
+}

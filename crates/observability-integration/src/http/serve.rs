@@ -3,7 +3,7 @@
 //! user's process, so a client that opens connections and sends half a
 //! request must not be able to hold its file descriptors.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +27,9 @@ pub(crate) struct Limits {
 pub(crate) struct ServerStats {
     /// Closed on accept: `max_connections` were open.
     pub(crate) refused: AtomicU64,
-    /// Closed because the request headers did not arrive in time.
+    /// Closed because a request's headers did not arrive in time, before
+    /// any request on the connection was served (an idle keep-alive
+    /// connection closed by the same timer is not counted).
     pub(crate) header_timeouts: AtomicU64,
 }
 
@@ -41,7 +43,9 @@ pub(super) async fn accept_loop(
     stats: Arc<ServerStats>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let permits = Arc::new(Semaphore::new(
+        limits.max_connections.clamp(1, Semaphore::MAX_PERMITS),
+    ));
     loop {
         let accepted = tokio::select! {
             () = stopped(&mut stop) => return,
@@ -67,7 +71,15 @@ pub(super) async fn accept_loop(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        let tower = TowerToHyperService::new(app.clone());
+        // Whether this connection was ever served: hyper's header timer
+        // also closes an idle keep-alive connection, which is no fault.
+        let served = Arc::new(AtomicBool::new(false));
+        let seen = served.clone();
+        let service = hyper::service::service_fn(move |req| {
+            seen.store(true, Ordering::Relaxed);
+            hyper::service::Service::call(&tower, req)
+        });
         let (stats, mut stop) = (stats.clone(), stop.clone());
         tokio::spawn(async move {
             let _permit = permit;
@@ -87,7 +99,7 @@ pub(super) async fn accept_loop(
                 }
             };
             if let Err(e) = result {
-                if e.is_timeout() {
+                if e.is_timeout() && !served.load(Ordering::Relaxed) {
                     stats.header_timeouts.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -44,6 +44,40 @@ fn escape_openmetrics_help(help: &str) -> String {
     out
 }
 
+/// Sums points whose label sets became equal once mapped (keys merged by
+/// sanitising, `{a.b=x}` and `{a_b=x}`): a scrape with two equal series is
+/// rejected whole. Expects sorted points.
+pub(super) fn merge_equal_series(points: &mut Points) {
+    macro_rules! scalars {
+        ($v:expr) => {
+            $v.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    kept.1 += later.1;
+                }
+                same
+            })
+        };
+    }
+    match points {
+        Points::CounterU(v) => scalars!(v),
+        Points::CounterF(v) => scalars!(v),
+        Points::GaugeI(v) => scalars!(v),
+        Points::GaugeF(v) => scalars!(v),
+        Points::Histogram(v) => v.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same && later.3.len() == kept.3.len() {
+                kept.1 += later.1;
+                kept.2 += later.2;
+                for (dst, src) in kept.3.iter_mut().zip(&later.3) {
+                    dst.1 += src.1;
+                }
+            }
+            same
+        }),
+    }
+}
+
 pub(super) fn sort_points(points: &mut Points) {
     match points {
         Points::CounterU(v) => v.sort_by(|a, b| a.0.cmp(&b.0)),
@@ -101,6 +135,7 @@ impl OtelBridge {
                 // is deterministic, and after, to place the overflow series.
                 let mut points = points;
                 sort_points(&mut points);
+                merge_equal_series(&mut points);
                 let mut points = self.guard.fold(&base, points);
                 sort_points(&mut points);
                 match families.get(&base) {

@@ -151,7 +151,10 @@ impl<H: StepHistogram> StepDurations<H> {
             drop(handles);
             let folded = {
                 let mut folded = self.folded.lock().unwrap_or_else(PoisonError::into_inner);
-                folded.insert(series_hash(&labels));
+                // Bounded too: past the cap the gauge stays at it.
+                if folded.len() < FOLDED_CAP {
+                    folded.insert(series_hash(&labels));
+                }
                 folded.len() as u64
             };
             self.guard.note_overflow(SERIES, folded);
@@ -166,6 +169,9 @@ impl<H: StepHistogram> StepDurations<H> {
         h
     }
 }
+
+/// Folded label sets remembered for the overflow gauge, at most.
+const FOLDED_CAP: usize = 65_536;
 
 /// A label set's hash: what the overflow count keeps of each folded set.
 fn series_hash(labels: &Labels) -> u64 {

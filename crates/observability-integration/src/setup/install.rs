@@ -68,6 +68,7 @@ impl Observability {
                 opentelemetry::global::set_tracer_provider(tp.clone());
             }
             primitives_core::telemetry::set_global(self.telemetry());
+            super::observability::GLOBAL_OWNER.store(self.id, std::sync::atomic::Ordering::SeqCst);
             self.report.global = true;
         }
         let report = &self.report;

@@ -1,6 +1,7 @@
 //! [`Observability`]: the built stack, its accessors, flush and shutdown.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,10 +44,14 @@ pub struct Observability {
     pub(super) id: u64,
 }
 
+/// The stack whose providers and telemetry are the process's globals now
+/// (0: none of ours).
+pub(super) static GLOBAL_OWNER: AtomicU64 = AtomicU64::new(0);
+
 /// A new stack identity (never 0).
 pub(super) fn next_id() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl fmt::Debug for Observability {
@@ -212,7 +217,13 @@ impl Observability {
         if let Some(r) = &*done {
             return r.clone();
         }
-        if self.report.global {
+        // Only while the globals are still this stack's: the old guard of
+        // `guard = install(..)` drops after the new stack is installed.
+        let owns_globals = self.report.global
+            && GLOBAL_OWNER
+                .compare_exchange(self.id, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if owns_globals {
             // Nothing global keeps this stack alive once it is shut down:
             // the core's slot, the OpenTelemetry providers, our subscriber's
             // tracer.

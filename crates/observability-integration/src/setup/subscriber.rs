@@ -41,7 +41,8 @@ impl Tracer for CurrentTracer {
     }
 }
 
-/// A tracer that records nothing (no stack installed).
+/// A tracer that records nothing (no stack installed; the layer is also
+/// filtered off then).
 fn off_tracer() -> SdkTracer {
     SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOff)
@@ -80,10 +81,42 @@ where
 #[derive(Clone, Default)]
 struct CurrentWriter(Arc<RwLock<Option<SharedWriter>>>);
 
-/// One log line, written to the writer in force when it is complete.
+/// One log line, written to the writer in force when it is complete, with
+/// what the writer may select on (level, target, module, file, line), so a
+/// writer that splits by level (`with_max_level`, `or_else`) still works.
 struct Line {
     to: Option<SharedWriter>,
     buf: Vec<u8>,
+    at: Option<LineMeta>,
+}
+
+struct LineMeta {
+    level: tracing::Level,
+    target: String,
+    module_path: Option<String>,
+    file: Option<String>,
+    line: Option<u32>,
+}
+
+/// The callsite the rebuilt metadata of a line names (writers never look).
+struct LineCallsite;
+static LINE_CALLSITE: LineCallsite = LineCallsite;
+static LINE_METADATA: tracing::Metadata<'static> = tracing::Metadata::new(
+    "log line",
+    "observability_integration",
+    tracing::Level::INFO,
+    None,
+    None,
+    None,
+    tracing::field::FieldSet::new(&[], tracing_core::identify_callsite!(&LINE_CALLSITE)),
+    tracing_core::metadata::Kind::EVENT,
+);
+
+impl tracing_core::callsite::Callsite for LineCallsite {
+    fn set_interest(&self, _: tracing_core::subscriber::Interest) {}
+    fn metadata(&self) -> &tracing::Metadata<'_> {
+        &LINE_METADATA
+    }
 }
 
 impl std::io::Write for Line {
@@ -92,12 +125,33 @@ impl std::io::Write for Line {
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        if let (Some(to), false) = (&self.to, self.buf.is_empty()) {
-            let result = to.make_writer().write_all(&self.buf);
-            self.buf.clear();
-            result?;
+        let Some(to) = &self.to else {
+            return Ok(());
+        };
+        if self.buf.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let result = match &self.at {
+            Some(at) => {
+                let meta = tracing::Metadata::new(
+                    "log line",
+                    &at.target,
+                    at.level,
+                    at.file.as_deref(),
+                    at.line,
+                    at.module_path.as_deref(),
+                    tracing::field::FieldSet::new(
+                        &[],
+                        tracing_core::identify_callsite!(&LINE_CALLSITE),
+                    ),
+                    tracing_core::metadata::Kind::EVENT,
+                );
+                to.make_writer_for(&meta).write_all(&self.buf)
+            }
+            None => to.make_writer().write_all(&self.buf),
+        };
+        self.buf.clear();
+        result
     }
 }
 
@@ -117,7 +171,19 @@ impl<'a> MakeWriter<'a> for CurrentWriter {
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone(),
             buf: Vec::new(),
+            at: None,
         }
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Line {
+        let mut line = self.make_writer();
+        line.at = Some(LineMeta {
+            level: *meta.level(),
+            target: meta.target().to_owned(),
+            module_path: meta.module_path().map(str::to_owned),
+            file: meta.file().map(str::to_owned),
+            line: meta.line(),
+        });
+        line
     }
 }
 
@@ -160,6 +226,14 @@ impl Installed {
         self.owner = owner;
         *self.tracer.write().unwrap_or_else(PoisonError::into_inner) =
             tp.map_or_else(off_tracer, |tp| tp.tracer("tracing"));
+        // No tracer: the OpenTelemetry layer is filtered off entirely, so
+        // it makes no span contexts (ids that name no trace would reach log
+        // lines and `traceparent` headers).
+        let otel = if tp.is_some() {
+            env_filter(cfg)
+        } else {
+            EnvFilter::new("off")
+        };
         *self.json.write().unwrap_or_else(PoisonError::into_inner) = cfg
             .structured_logging
             .then(|| JsonFormat::new(cfg.log_correlation));
@@ -168,7 +242,7 @@ impl Installed {
             .0
             .write()
             .unwrap_or_else(PoisonError::into_inner) = writer.cloned();
-        (self.otel_filter)(env_filter(cfg));
+        (self.otel_filter)(otel);
         (self.log_filter)(env_filter(cfg));
     }
 }
@@ -256,5 +330,6 @@ pub(super) fn release(owner: u64) {
             .tracer
             .write()
             .unwrap_or_else(PoisonError::into_inner) = off_tracer();
+        (installed.otel_filter)(EnvFilter::new("off"));
     }
 }

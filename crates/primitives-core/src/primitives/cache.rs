@@ -25,8 +25,10 @@ use crate::semconv::attr;
 /// Concurrent misses for one key run the inner step once (single flight):
 /// the callers that waited for it get its output, count as hits and as
 /// `cache_coalesced`, and their spans carry `cache.coalesced=true`. If it
-/// fails, every waiter gets the error (same error type and message) and
-/// nothing is cached; if its caller is cancelled, a waiter runs the step.
+/// fails, every waiter gets the error, with the same error type and message
+/// (the waiters' error can't be downcast to the original type; the leader's
+/// can), and nothing is cached. If its caller is cancelled or panics, a
+/// waiter runs the step itself.
 /// Storage is a [moka](https://docs.rs/moka) cache bounded by entry count,
 /// with moka's default TinyLFU admission: when full, a new key may be
 /// refused instead of evicting an old one. Call [`CacheBuilder::lru`] for plain
