@@ -1,5 +1,17 @@
 //! Run with: `cargo run --release --example throughput -- [--seconds N] [--queue N] [--tasks N] [--require-no-drops]`
 //!
+//! Endurance modes (each exits non-zero when its bound is broken):
+//! * `--runs N --scrape-ms 10`: N runs over the tasks while `/metrics` is
+//!   scraped every 10 ms and the report is read; the last scrape's
+//!   executions must equal N per step, the span accounting must be exact,
+//!   and everything must finish (a watchdog fails a deadlock).
+//! * `--cycles N`: N global install/shutdown cycles, a run in each; thread
+//!   count back to its baseline and RSS growth after the first 100 cycles
+//!   under `--max-rss-growth-mib` (default 2).
+//! * `--soak --seconds N --rss-every 1`: N seconds at full speed, RSS
+//!   sampled every second; after a warm-up of a quarter of the run, the
+//!   spread of the samples must stay under `--max-rss-growth-mib` (default 4).
+//!
 //! 1000 concurrent tasks on a multi-thread runtime, each looping a fully
 //! instrumented 3-step workflow (spans batch-exported to a counting no-op
 //! exporter, metrics into the Prometheus registry, in-process statistics)
@@ -16,7 +28,7 @@ use observability_integration::export::CountingSpanExporter;
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::{lambda, Error, PrimitiveExt, Workflow, WorkflowContext};
 
-fn arg(name: &str, default: u64) -> u64 {
+pub(crate) fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
@@ -39,7 +51,7 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn workflow() -> Workflow<u64, u64> {
+pub(crate) fn workflow() -> Workflow<u64, u64> {
     (lambda("parse", |x: u64| std::future::ready(Ok::<_, Error>(x + 1)))
         >> lambda("enrich", |x: u64| std::future::ready(Ok::<_, Error>(x * 2)))
         >> lambda("store", |x: u64| std::future::ready(Ok::<_, Error>(x - 1))))
@@ -47,7 +59,12 @@ fn workflow() -> Workflow<u64, u64> {
     .into_workflow()
 }
 
-async fn drive(wf: Workflow<u64, u64>, tasks: u64, seconds: u64, ctx: WorkflowContext) -> u64 {
+pub(crate) async fn drive(
+    wf: Workflow<u64, u64>,
+    tasks: u64,
+    seconds: u64,
+    ctx: WorkflowContext,
+) -> u64 {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let mut handles = Vec::new();
@@ -73,7 +90,13 @@ async fn drive(wf: Workflow<u64, u64>, tasks: u64, seconds: u64, ctx: WorkflowCo
     done.load(Ordering::Relaxed)
 }
 
+#[path = "throughput/endurance.rs"]
+mod endurance;
+
 fn main() {
+    if let Some(code) = endurance::run_if_asked() {
+        std::process::exit(code);
+    }
     let seconds = arg("--seconds", 10);
     let queue = arg("--queue", 2048) as usize;
     let tasks = arg("--tasks", 1000);

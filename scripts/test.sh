@@ -48,6 +48,11 @@ cargo build --release --quiet --example throughput
 ./target/release/examples/throughput --seconds 3
 ./target/release/examples/throughput --seconds 3 --queue 4194304 --require-no-drops
 
+log "endurance (release): 100 000 runs over 1000 tasks while /metrics is scraped every 10 ms; 1000 install/shutdown cycles; a 10 s soak with RSS sampled every second"
+./target/release/examples/throughput --runs 100000 --tasks 1000 --scrape-ms 10
+./target/release/examples/throughput --cycles 1000
+./target/release/examples/throughput --soak --seconds 10 --rss-every 1 | cut -c1-400
+
 log "main demo (the README's first command): runs, exports every span, shuts down clean"
 demo_out=$(cargo run --quiet --example full_stack 2>&1)
 tail -4 <<<"$demo_out"

@@ -163,3 +163,46 @@ fn an_idle_keep_alive_connection_closed_by_the_timer_is_not_a_fault() {
     assert_eq!(counter(&text, "header_timeout"), 0.0, "{text}");
     obs.shutdown(Duration::from_secs(2));
 }
+
+#[test]
+fn huge_headers_and_unknown_methods_are_answered_and_nothing_stays_open() {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+        .metrics_header_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    let before = open_fds();
+    let answer = |request: Vec<u8>| -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        // The server may answer and close before the whole request is in.
+        let _ = s.write_all(&request);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let started = Instant::now();
+    let mut huge = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Huge: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 1 << 20));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let r = answer(huge);
+    assert!(r.is_empty() || r.starts_with("HTTP/1.1 431"), "{r}");
+    let r = answer(b"BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec());
+    assert!(
+        r.starts_with("HTTP/1.1 405") || r.starts_with("HTTP/1.1 404"),
+        "{r}"
+    );
+    let r = answer(b"\x16\x03\x01 not http at all\r\n\r\n".to_vec());
+    assert!(r.is_empty() || r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while open_fds() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(open_fds() <= before, "{} fds, {before} before", open_fds());
+    assert!(scrape(addr).is_some(), "still serving");
+    obs.shutdown(Duration::from_secs(2));
+}
