@@ -84,7 +84,35 @@ fn otlp_over_tls_reaches_phoenix_on_both_protocols() {
         let report = untrusted.report().to_string();
         assert_eq!(untrusted.report().traces, SignalState::Failed, "{report}");
         assert!(report.contains("TLS handshake failed"), "{report}");
-        untrusted.shutdown(Duration::from_secs(2));
+        // Workflows don't wait for the failing handshakes; every span is
+        // accounted for and the failures are counted.
+        let worst = rt.block_on(async {
+            let step = lambda("untrusted", |x: u32| async move { Ok::<_, Error>(x) });
+            let mut worst = Duration::ZERO;
+            for i in 0..200 {
+                let ctx = WorkflowContext::new().with_telemetry(untrusted.telemetry());
+                let t = std::time::Instant::now();
+                step.run(&ctx, i).await.unwrap();
+                worst = worst.max(t.elapsed());
+                if i % 50 == 49 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+            worst
+        });
+        assert!(
+            worst < Duration::from_millis(50),
+            "{protocol:?}: a run took {worst:?}"
+        );
+        let shut = untrusted.shutdown(Duration::from_secs(10));
+        let c = shut.spans[0].1;
+        assert!(c.balanced() && c.in_flight == 0, "{protocol:?}: {c:?}");
+        assert_eq!((c.ended, c.exported), (200, 0), "{protocol:?}: {c:?}");
+        let errors = &untrusted.export_errors()[0].1;
+        assert!(
+            !errors.is_empty(),
+            "{protocol:?}: failures counted: {errors:?}"
+        );
 
         let obs =
             ObservabilityBuilder::new(cfg(proxy.endpoint(), protocol, Some(&proxy.cert_path)))

@@ -11,6 +11,23 @@ use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityCo
 
 const PARTIAL: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 
+/// A setup serving `/metrics` on a free port with these limits.
+fn server(
+    header_timeout_ms: u64,
+    max_connections: usize,
+) -> (observability_integration::Observability, SocketAddr) {
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .prometheus_port(0u16)
+        .metrics_max_connections(max_connections)
+        .metrics_header_timeout(Duration::from_millis(header_timeout_ms))
+        .build()
+        .unwrap();
+    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
+    let addr = obs.report().metrics_addr.unwrap();
+    (obs, addr)
+}
+
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
@@ -59,14 +76,7 @@ fn counter(text: &str, outcome: &str) -> f64 {
 
 #[test]
 fn half_sent_requests_are_closed_after_the_header_timeout() {
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .prometheus_port(0u16)
-        .metrics_header_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
-    let addr = obs.report().metrics_addr.unwrap();
+    let (obs, addr) = server(500, 256);
     let before = open_fds();
     let mut clients: Vec<TcpStream> = (0..200)
         .map(|_| {
@@ -99,15 +109,7 @@ fn half_sent_requests_are_closed_after_the_header_timeout() {
 
 #[test]
 fn connections_past_the_limit_are_closed_at_once_and_counted() {
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .prometheus_port(0u16)
-        .metrics_max_connections(8usize)
-        .metrics_header_timeout(Duration::from_millis(800))
-        .build()
-        .unwrap();
-    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
-    let addr = obs.report().metrics_addr.unwrap();
+    let (obs, addr) = server(800, 8);
     let hold: Vec<TcpStream> = (0..8)
         .map(|_| {
             let mut s = TcpStream::connect(addr).unwrap();
@@ -139,14 +141,7 @@ fn connections_past_the_limit_are_closed_at_once_and_counted() {
 
 #[test]
 fn an_idle_keep_alive_connection_closed_by_the_timer_is_not_a_fault() {
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .prometheus_port(0u16)
-        .metrics_header_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
-    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
-    let addr = obs.report().metrics_addr.unwrap();
+    let (obs, addr) = server(300, 256);
     // A scraper that keeps its connection open between scrapes.
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -166,14 +161,7 @@ fn an_idle_keep_alive_connection_closed_by_the_timer_is_not_a_fault() {
 
 #[test]
 fn huge_headers_and_unknown_methods_are_answered_and_nothing_stays_open() {
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .prometheus_port(0u16)
-        .metrics_header_timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
-    let obs = ObservabilityBuilder::new(cfg).logs(false).build();
-    let addr = obs.report().metrics_addr.unwrap();
+    let (obs, addr) = server(500, 256);
     let before = open_fds();
     let answer = |request: Vec<u8>| -> String {
         let mut s = TcpStream::connect(addr).unwrap();
