@@ -51,6 +51,33 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The runtime every mode drives its tasks on.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A setup for `service` (Prometheus on a free port, spans queued up to
+/// `queue` for a counting exporter, logs off) and its exporter.
+pub(crate) fn counted(service: &str, queue: usize) -> (ObservabilityBuilder, CountingSpanExporter) {
+    let counting = CountingSpanExporter::default();
+    let cfg = ObservabilityConfig::builder()
+        .env(EnvSource::None)
+        .service_name(service)
+        .prometheus_port(0u16)
+        .max_queue_size(queue)
+        .max_export_batch_size(512usize.min(queue))
+        .build()
+        .expect("config");
+    let builder = ObservabilityBuilder::new(cfg)
+        .with_span_exporter(counting.clone())
+        .logs(false);
+    (builder, counting)
+}
+
 pub(crate) fn workflow() -> Workflow<u64, u64> {
     (lambda("parse", |x: u64| std::future::ready(Ok::<_, Error>(x + 1)))
         >> lambda("enrich", |x: u64| std::future::ready(Ok::<_, Error>(x * 2)))
@@ -100,25 +127,10 @@ fn main() {
     let seconds = arg("--seconds", 10);
     let queue = arg("--queue", 2048) as usize;
     let tasks = arg("--tasks", 1000);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
 
-    let counting = CountingSpanExporter::default();
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .service_name("throughput")
-        .prometheus_port(0u16)
-        .max_queue_size(queue)
-        .max_export_batch_size(512usize.min(queue))
-        .build()
-        .expect("config");
-    let obs = ObservabilityBuilder::new(cfg)
-        .with_span_exporter(counting.clone())
-        .logs(false)
-        .build();
+    let (builder, counting) = counted("throughput", queue);
+    let obs = builder.build();
     let wf = workflow();
 
     let instrumented_ctx = WorkflowContext::new().with_telemetry(obs.telemetry());

@@ -7,11 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use observability_integration::export::CountingSpanExporter;
-use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::WorkflowContext;
 
-use super::{arg, drive, workflow};
+use super::{arg, counted, drive, runtime, workflow};
 
 /// Runs the mode asked for on the command line, if any: its exit code.
 pub(crate) fn run_if_asked() -> Option<i32> {
@@ -25,14 +23,6 @@ pub(crate) fn run_if_asked() -> Option<i32> {
     } else {
         None
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 fn rss_kib() -> u64 {
@@ -102,59 +92,51 @@ fn load() -> i32 {
     let tasks = arg("--tasks", 1000).max(1);
     let scrape_ms = arg("--scrape-ms", 10);
     let done = watchdog(Duration::from_secs(300));
-    let counting = CountingSpanExporter::default();
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .service_name("throughput-load")
-        .prometheus_port(0u16)
-        .max_queue_size(1usize << 20)
-        .build()
-        .expect("config");
-    let obs = ObservabilityBuilder::new(cfg)
-        .with_span_exporter(counting.clone())
-        .logs(false)
-        .build();
+    let (builder, _counting) = counted("throughput-load", 1 << 20);
+    let obs = builder.build();
     let addr = obs.report().metrics_addr.expect("metrics server");
-    let stop = Arc::new(AtomicBool::new(false));
-    let scrapes = Arc::new(AtomicU64::new(0));
-    let scraper = {
-        let (stop, scrapes) = (stop.clone(), scrapes.clone());
-        let report = obs.report().to_string();
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                assert!(scrape(addr).is_some(), "a scrape failed");
-                assert!(!report.is_empty());
-                scrapes.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(scrape_ms));
-            }
-        })
-    };
+    let stop = AtomicBool::new(false);
+    let scrapes = AtomicU64::new(0);
     let wf = workflow();
     let per_task = runs / tasks;
     let started = Instant::now();
-    runtime().block_on(async {
-        let mut handles = Vec::new();
-        for t in 0..tasks {
-            let (wf, ctx) = (
-                wf.clone(),
-                WorkflowContext::new().with_telemetry(obs.telemetry()),
-            );
-            handles.push(tokio::spawn(async move {
-                for i in 0..per_task {
-                    let _ = wf.run(&ctx, t * per_task + i).await;
-                    if i % 16 == 15 {
-                        tokio::task::yield_now().await;
+    let (took, scraper_ok) = std::thread::scope(|s| {
+        // Scrapes, and reads the report and the live span accounting, while
+        // the runs go on.
+        let scraper = s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                assert!(scrape(addr).is_some(), "a scrape failed");
+                assert!(!obs.report().to_string().is_empty());
+                let c = obs.span_counts()[0].1;
+                assert!(c.exported + c.dropped() + c.in_flight <= c.ended);
+                scrapes.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(scrape_ms));
+            }
+        });
+        runtime().block_on(async {
+            let mut handles = Vec::new();
+            for t in 0..tasks {
+                let (wf, ctx) = (
+                    wf.clone(),
+                    WorkflowContext::new().with_telemetry(obs.telemetry()),
+                );
+                handles.push(tokio::spawn(async move {
+                    for i in 0..per_task {
+                        let _ = wf.run(&ctx, t * per_task + i).await;
+                        if i % 16 == 15 {
+                            tokio::task::yield_now().await;
+                        }
                     }
-                }
-            }));
-        }
-        for h in handles {
-            let _ = h.await;
-        }
+                }));
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        });
+        let took = started.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        (took, scraper.join().is_ok())
     });
-    let took = started.elapsed();
-    stop.store(true, Ordering::Relaxed);
-    let scraper_ok = scraper.join().is_ok();
     let total = per_task * tasks;
     let text = scrape(addr).unwrap_or_default();
     let counts: Vec<(&str, u64)> = ["pipeline", "parse", "enrich", "store"]
@@ -193,17 +175,8 @@ fn cycles() -> i32 {
     let mut warm = 0;
     let started = Instant::now();
     for i in 0..n {
-        let counting = CountingSpanExporter::default();
-        let cfg = ObservabilityConfig::builder()
-            .env(EnvSource::None)
-            .service_name("throughput-cycles")
-            .prometheus_port(0u16)
-            .build()
-            .expect("config");
-        let guard = ObservabilityBuilder::new(cfg)
-            .with_span_exporter(counting.clone())
-            .logs(false)
-            .install();
+        let (builder, counting) = counted("throughput-cycles", 2048);
+        let guard = builder.install();
         rt.block_on(wf.run(&WorkflowContext::new(), i))
             .expect("run");
         let report = guard.shutdown(Duration::from_secs(10));
@@ -242,17 +215,8 @@ fn soak() -> i32 {
     let every = arg("--rss-every", 1).max(1);
     // Measured here: +40 kB over the last 7 of 10 s at ~600 k runs/s.
     let bound_mib = arg("--max-rss-growth-mib", 4);
-    let counting = CountingSpanExporter::default();
-    let cfg = ObservabilityConfig::builder()
-        .env(EnvSource::None)
-        .service_name("throughput-soak")
-        .prometheus_port(0u16)
-        .build()
-        .expect("config");
-    let obs = ObservabilityBuilder::new(cfg)
-        .with_span_exporter(counting)
-        .logs(false)
-        .build();
+    let (builder, _counting) = counted("throughput-soak", 2048);
+    let obs = builder.build();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = {
         let stop = stop.clone();
