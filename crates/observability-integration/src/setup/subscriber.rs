@@ -224,16 +224,7 @@ impl Installed {
         writer: Option<&SharedWriter>,
     ) {
         self.owner = owner;
-        *self.tracer.write().unwrap_or_else(PoisonError::into_inner) =
-            tp.map_or_else(off_tracer, |tp| tp.tracer("tracing"));
-        // No tracer: the OpenTelemetry layer is filtered off entirely, so
-        // it makes no span contexts (ids that name no trace would reach log
-        // lines and `traceparent` headers).
-        let otel = if tp.is_some() {
-            env_filter(cfg)
-        } else {
-            EnvFilter::new("off")
-        };
+        self.point_tracer(tp.map(|tp| (tp, cfg)));
         *self.json.write().unwrap_or_else(PoisonError::into_inner) = cfg
             .structured_logging
             .then(|| JsonFormat::new(cfg.log_correlation));
@@ -242,8 +233,16 @@ impl Installed {
             .0
             .write()
             .unwrap_or_else(PoisonError::into_inner) = writer.cloned();
-        (self.otel_filter)(otel);
         (self.log_filter)(env_filter(cfg));
+    }
+
+    /// The OpenTelemetry layer's tracer and filter: `tp`'s, or with none,
+    /// the layer filtered off entirely, so it makes no span contexts (ids
+    /// that name no trace would reach log lines and `traceparent` headers).
+    fn point_tracer(&mut self, tp: Option<(&SdkTracerProvider, &ObservabilityConfig)>) {
+        *self.tracer.write().unwrap_or_else(PoisonError::into_inner) =
+            tp.map_or_else(off_tracer, |(tp, _)| tp.tracer("tracing"));
+        (self.otel_filter)(tp.map_or_else(|| EnvFilter::new("off"), |(_, cfg)| env_filter(cfg)));
     }
 }
 
@@ -326,10 +325,6 @@ pub(super) fn release(owner: u64) {
     let mut slot = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(installed) = slot.as_mut().filter(|i| i.owner == owner) {
         installed.owner = 0;
-        *installed
-            .tracer
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = off_tracer();
-        (installed.otel_filter)(EnvFilter::new("off"));
+        installed.point_tracer(None);
     }
 }

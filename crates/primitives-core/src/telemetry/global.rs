@@ -22,7 +22,19 @@ thread_local! {
 /// freed once the steps running under it have finished.
 pub fn set_global(telemetry: Telemetry) {
     let enabled = telemetry.is_enabled();
-    let new = enabled.then(|| Arc::new(telemetry));
+    replace_slot(enabled.then(|| Arc::new(telemetry)));
+}
+
+/// Removes the global telemetry: primitives record nothing from now on,
+/// and the telemetry is freed once the steps running under it finish.
+pub fn clear_global() {
+    replace_slot(None);
+}
+
+/// Puts `new` in the slot and moves the generation, so every thread's
+/// cache re-reads it.
+fn replace_slot(new: Option<Arc<Telemetry>>) {
+    let enabled = new.is_some();
     let old = {
         let mut slot = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
         let old = std::mem::replace(&mut *slot, new);
@@ -31,19 +43,6 @@ pub fn set_global(telemetry: Telemetry) {
         old
     };
     // Dropped outside the lock: it may be the last reference.
-    drop(old);
-}
-
-/// Removes the global telemetry: primitives record nothing from now on,
-/// and the telemetry is freed once the steps running under it finish.
-pub fn clear_global() {
-    let old = {
-        let mut slot = GLOBAL.write().unwrap_or_else(PoisonError::into_inner);
-        let old = slot.take();
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-        ENABLED.store(false, Ordering::Release);
-        old
-    };
     drop(old);
 }
 
