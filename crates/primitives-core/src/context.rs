@@ -1,5 +1,6 @@
 //! [`WorkflowContext`]: what one workflow run carries from step to step.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -10,6 +11,7 @@ use opentelemetry::KeyValue;
 
 use crate::identity::RunIdentity;
 use crate::telemetry::{Telemetry, TelemetryRef};
+use crate::totals::{Amount, RunTotals, Totals};
 
 #[derive(Debug)]
 struct Run {
@@ -19,6 +21,7 @@ struct Run {
     started_at: SystemTime,
     started: Instant,
     checkpoints: Mutex<Vec<(String, Duration)>>,
+    totals: Arc<Totals>,
 }
 
 impl Clone for Run {
@@ -35,6 +38,8 @@ impl Clone for Run {
             started_at: self.started_at,
             started: self.started,
             checkpoints: Mutex::new(lock(&self.checkpoints).clone()),
+            // A context changed with a `with_*` method is another run.
+            totals: Arc::default(),
         }
     }
 }
@@ -68,6 +73,9 @@ pub struct WorkflowContext {
     run: Arc<Run>,
     pub(crate) otel: Option<opentelemetry::Context>,
     pub(crate) telemetry: Option<TelemetryRef>,
+    /// Where `add_to_run` adds inside a measured scope (a cache miss); the
+    /// run's own totals otherwise.
+    scope: Option<Arc<Totals>>,
     /// 0 outside any step of this run; the root step's children see 1.
     pub(crate) depth: u32,
 }
@@ -100,9 +108,11 @@ impl WorkflowContext {
                 started_at: SystemTime::now(),
                 started: Instant::now(),
                 checkpoints: Mutex::default(),
+                totals: Arc::default(),
             }),
             otel: None,
             telemetry: None,
+            scope: None,
             depth: 0,
         }
     }
@@ -235,17 +245,89 @@ impl WorkflowContext {
     }
 
     /// A context for a sub-workflow: same ids and baggage, a copy of data,
-    /// fresh checkpoints, and the current step's span as parent.
+    /// fresh checkpoints, the same run totals, and the current step's span
+    /// as parent.
     pub fn child(&self) -> WorkflowContext {
         let mut run = (*self.run).clone();
         run.checkpoints = Mutex::default();
         run.started = Instant::now();
         run.started_at = SystemTime::now();
+        run.totals = self.run.totals.clone();
         WorkflowContext {
             run: Arc::new(run),
             otel: self.otel.clone(),
             telemetry: self.telemetry.clone(),
+            scope: self.scope.clone(),
             depth: self.depth,
+        }
+    }
+
+    /// Adds `amount` to the run total `key` (tokens, cost, calls). Every
+    /// context of a run shares its totals — parallel branches, retry
+    /// attempts, sub-workflows from [`child`](Self::child) — and the run's
+    /// root span carries each total as an attribute named `key` when the run
+    /// ends; read them with [`run_totals`](Self::run_totals). Keys are a few
+    /// fixed names (at most [`MAX_RUN_TOTALS`](crate::MAX_RUN_TOTALS) per
+    /// run), never data. Use one context per run: totals build up across
+    /// runs that share one.
+    ///
+    /// ```
+    /// use primitives_core::{lambda_with_context, Amount, PrimitiveExt, WorkflowContext};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let call = lambda_with_context("llm", |ctx: WorkflowContext, q: String| async move {
+    ///     ctx.add_to_run("llm.tokens.input", 12u64);
+    ///     ctx.add_to_run("llm.cost_usd", 0.0004);
+    ///     Ok::<_, primitives_core::Error>(q)
+    /// });
+    /// let ctx = WorkflowContext::new();
+    /// call.run(&ctx, "hi".to_string()).await.unwrap();
+    /// assert_eq!(ctx.run_totals().get("llm.tokens.input"), Some(Amount::Count(12)));
+    /// # }
+    /// ```
+    pub fn add_to_run(&self, key: impl Into<Cow<'static, str>>, amount: impl Into<Amount>) {
+        let key = key.into();
+        self.totals().add(&key, amount.into());
+    }
+
+    /// Adds `amount` to what the run *avoided* under `key` (a cache hit
+    /// adds what its value cost when it was computed). The root span
+    /// carries it as `cache.avoided.<key>`.
+    pub fn add_avoided(&self, key: impl Into<Cow<'static, str>>, amount: impl Into<Amount>) {
+        let key = key.into();
+        self.totals().add_avoided(&key, amount.into());
+    }
+
+    /// The run's totals so far.
+    pub fn run_totals(&self) -> RunTotals {
+        self.run.totals.snapshot()
+    }
+
+    fn totals(&self) -> &Totals {
+        self.scope.as_deref().unwrap_or(&self.run.totals)
+    }
+
+    /// This context with a fresh scope of totals inside the current one:
+    /// what is added through it is added to the run too, and the scope
+    /// tells what this part of the run spent.
+    pub(crate) fn scoped(&self) -> (WorkflowContext, Arc<Totals>) {
+        let parent = self
+            .scope
+            .clone()
+            .unwrap_or_else(|| self.run.totals.clone());
+        let scope = Totals::scope_of(parent);
+        let mut ctx = self.clone();
+        ctx.scope = Some(scope.clone());
+        (ctx, scope)
+    }
+
+    /// Renames the current step's span (no-op when not traced), for a name
+    /// known only while the step runs, such as `chat {response model}`.
+    /// Span names must stay few: a name, not data.
+    pub fn update_span_name(&self, name: impl Into<Cow<'static, str>>) {
+        if let Some(cx) = &self.otel {
+            if self.depth > 0 {
+                cx.span().update_name(name.into());
+            }
         }
     }
 
@@ -285,6 +367,7 @@ impl WorkflowContext {
             run: self.run.clone(),
             otel,
             telemetry: Some(telemetry),
+            scope: self.scope.clone(),
             depth: self.depth + 1,
         }
     }

@@ -31,13 +31,17 @@
 //!
 //! # What every step records
 //!
-//! One span per execution, named `primitive.<name>`, with `primitive.name`,
+//! One span per execution, named `primitive.<name>` (kind `INTERNAL`; a
+//! primitive can choose both: [`Primitive::span_name`],
+//! [`Primitive::span_kind`]), with `primitive.name`,
 //! `primitive.type`, the child's position in its parent (`step.index`,
 //! `branch.index`, `retry.attempt`, `fallback.role`, `router.route`, …),
 //! status, and on failure the exception. A run is exactly one trace whose
 //! tree mirrors the composition; its root span carries
 //! `workflow.correlation_id`, `workflow.id` and `session.id` (the last two
-//! when set).
+//! when set), and the run's totals: numbers its steps added with
+//! [`WorkflowContext::add_to_run`] (tokens, cost), shared by every context
+//! of the run and read by the caller with [`WorkflowContext::run_totals`].
 //!
 //! Metrics, through the OpenTelemetry metrics API:
 //!
@@ -53,6 +57,8 @@
 //! | `circuit_breaker_transitions` (counter) | `circuit_breaker_transitions_total` | primitive, from, to |
 //! | `cache_hit` / `cache_miss` (counters) | `cache_hit_total` / `cache_miss_total` | primitive |
 //! | `cache_coalesced` (counter) | `cache_coalesced_total` | primitive |
+//! | `workflow_runs` (counter), once per run at its root | `workflow_runs_total` | workflow (the root step's name), status (ok, error, cancelled) |
+//! | `workflow_run_duration` (histogram, s; buckets [`semconv::RUN_DURATION_BUCKETS`], 2 s among them) | `workflow_run_duration_seconds_*` | workflow |
 //!
 //! Labels are bounded: primitive names, types and error types, never
 //! correlation ids, inputs or error messages.
@@ -102,6 +108,7 @@ mod stats;
 pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod totals;
 mod workflow;
 
 pub use async_trait::async_trait;
@@ -115,7 +122,9 @@ pub use identity::{current_correlation_id, current_run_identity, RunIdentity};
 pub use instrument::Step;
 pub use position::Position;
 pub use primitive::{BoxedPrimitive, Primitive};
-pub use primitives::cache::{Cache, CacheBuilder};
+pub use primitives::cache::{
+    Cache, CacheBuilder, CacheCounters, CacheObserver, CacheOutcome, EvictionCause,
+};
 pub use primitives::circuit_breaker::{CircuitBreaker, CircuitState};
 pub use primitives::conditional::Conditional;
 pub use primitives::fallback::Fallback;
@@ -123,11 +132,12 @@ pub use primitives::lambda::{lambda, lambda_with_context, ContextLambda, Lambda}
 pub use primitives::mock::MockPrimitive;
 pub use primitives::parallel::Parallel;
 pub use primitives::retry::Retry;
-pub use primitives::router::Router;
+pub use primitives::router::{RouteChoice, RouteReason, Router};
 pub use primitives::saga::Saga;
 pub use primitives::sequential::Sequential;
 pub use primitives::switch::Switch;
-pub use primitives::timeout::Timeout;
+pub use primitives::timeout::{Timeout, TimeoutOutcome};
 pub use stats::PrimitiveMetrics;
 pub use telemetry::Telemetry;
+pub use totals::{Amount, RunTotals, TotalsList, MAX_RUN_TOTALS};
 pub use workflow::Workflow;

@@ -1,9 +1,11 @@
 //! The [`Primitive`] trait.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
+use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 
 use crate::context::WorkflowContext;
@@ -75,6 +77,22 @@ where
     fn span_attributes(&self) -> Vec<KeyValue> {
         Vec::new()
     }
+
+    /// The name of this step's spans, asked for once per step (on its first
+    /// observed call). Defaults to `primitive.<name>`. A step whose name
+    /// depends on the call (an LLM call named `chat {model}`) renames its
+    /// span while it runs with
+    /// [`WorkflowContext::update_span_name`].
+    fn span_name(&self) -> Cow<'_, str> {
+        Cow::Owned(format!("primitive.{}", self.name()))
+    }
+
+    /// The kind of this step's spans, asked for once per step. Defaults to
+    /// [`SpanKind::Internal`]; a step that calls another service (an LLM
+    /// provider, an HTTP API) returns [`SpanKind::Client`].
+    fn span_kind(&self) -> SpanKind {
+        SpanKind::Internal
+    }
 }
 
 /// `Arc<P>` and `Box<P>` are primitives: they forward to `P`, passing on its
@@ -107,6 +125,12 @@ macro_rules! forward_primitive {
             }
             fn span_attributes(&self) -> Vec<KeyValue> {
                 (**self).span_attributes()
+            }
+            fn span_name(&self) -> Cow<'_, str> {
+                (**self).span_name()
+            }
+            fn span_kind(&self) -> SpanKind {
+                (**self).span_kind()
             }
         }
     )*};

@@ -53,6 +53,14 @@ pub mod attr {
     pub const CIRCUIT_STATE: &str = "circuit.state";
     /// On a timeout's span: its budget in milliseconds.
     pub const TIMEOUT_BUDGET_MS: &str = "timeout.budget_ms";
+    /// On a timeout's span: `ok`, `timed_out` or `error`.
+    pub const TIMEOUT_OUTCOME: &str = "timeout.outcome";
+    /// On a router's span: why its route was taken (`selected`,
+    /// `default` or `selector_error`).
+    pub const ROUTER_REASON: &str = "router.reason";
+    /// Prefix of a run's root span attributes for what cache hits avoided
+    /// (`cache.avoided.<key>`).
+    pub const CACHE_AVOIDED_PREFIX: &str = "cache.avoided.";
 }
 
 /// Metric instrument names (OpenTelemetry spelling; Prometheus adds
@@ -81,6 +89,10 @@ pub mod metric {
     /// Counter: cache calls that waited for a concurrent miss of the same
     /// key (also counted as hits).
     pub const CACHE_COALESCED: &str = "cache_coalesced";
+    /// Counter: workflow runs (root steps) by workflow and status.
+    pub const WORKFLOW_RUNS: &str = "workflow_runs";
+    /// Histogram (seconds): run time by workflow.
+    pub const WORKFLOW_RUN_DURATION: &str = "workflow_run_duration";
 }
 
 /// Metric label keys.
@@ -99,6 +111,8 @@ pub mod label {
     pub const FROM: &str = "from";
     /// A circuit transition's new state.
     pub const TO: &str = "to";
+    /// The workflow of a run: its root step's name.
+    pub const WORKFLOW: &str = "workflow";
 }
 
 /// The name and type of the in-process statistics entry that sums every
@@ -109,6 +123,13 @@ pub const STATS_OVERFLOW: &str = "_overflow";
 /// rest are summed into one [`STATS_OVERFLOW`] entry, so a process that
 /// names primitives dynamically can't grow the registry without bound.
 pub const STATS_CAPACITY: usize = 4096;
+
+/// Histogram bucket bounds (seconds) for run durations: 5 ms to 5 min,
+/// with 2 s among them (a common latency objective: an SLO threshold must
+/// be a bucket bound).
+pub const RUN_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 
 /// Histogram bucket bounds (seconds) for step durations: 1 ms to 60 s.
 pub const DURATION_BUCKETS: &[f64] = &[

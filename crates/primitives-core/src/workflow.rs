@@ -85,4 +85,10 @@ impl<In: Send + 'static, Out: Send + 'static> Primitive<In> for Workflow<In, Out
     fn span_attributes(&self) -> Vec<KeyValue> {
         self.step.inner().span_attributes()
     }
+    fn span_name(&self) -> std::borrow::Cow<'_, str> {
+        self.step.inner().span_name()
+    }
+    fn span_kind(&self) -> opentelemetry::trace::SpanKind {
+        self.step.inner().span_kind()
+    }
 }

@@ -6,7 +6,6 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use opentelemetry::trace::SpanKind;
 use opentelemetry::InstrumentationScope;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
@@ -201,7 +200,7 @@ impl Worker {
                     span_context: p.span_context,
                     parent_span_id: p.parent_span_id,
                     parent_span_is_remote: p.parent_is_remote,
-                    span_kind: SpanKind::Internal,
+                    span_kind: p.span_kind,
                     name: p.name,
                     start_time: p.start_time,
                     end_time: p.end_time,

@@ -105,9 +105,13 @@ impl<'a> Guard<'a> {
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.error_type().to_owned()));
                 span.set_status(Status::error(e.to_string()));
             }
+            if self.root {
+                self.write_totals(&span);
+            }
             span.end_with_timestamp(end.wall());
         }
-        self.record_metrics(took, &end, err.map(Error::error_type));
+        let status = if err.is_some() { "error" } else { "ok" };
+        self.record_metrics(took, &end, err.map(Error::error_type), status);
         if let Some(stats) = &self.stats {
             stats.record(
                 took,
@@ -121,12 +125,24 @@ impl<'a> Guard<'a> {
     /// The synchronous instruments: the duration histogram(s) and the
     /// error counter. Executions and in-flight counts are the statistics
     /// the observable counters read.
-    fn record_metrics(&self, took: Duration, end: &End, error_type: Option<&str>) {
+    fn record_metrics(
+        &self,
+        took: Duration,
+        end: &End,
+        error_type: Option<&str>,
+        status: &'static str,
+    ) {
         let (tel, meta) = (self.tel, self.meta);
         let Some(inst) = &tel.instruments else {
             return;
         };
         let secs = took.as_secs_f64();
+        if self.root {
+            let workflow = meta.name.kv(label::WORKFLOW);
+            inst.workflow_runs
+                .add(1, &[workflow.clone(), KeyValue::new(label::STATUS, status)]);
+            inst.workflow_run_duration.record(secs, &[workflow]);
+        }
         let bound = meta.bound(tel, inst);
         if let Some(d) = &bound.duration {
             d.record(secs);
@@ -142,6 +158,14 @@ impl<'a> Guard<'a> {
                     KeyValue::new(label::ERROR_TYPE, error_type.to_owned()),
                 ],
             );
+        }
+    }
+
+    /// The run's totals on its root span.
+    fn write_totals(&self, span: &opentelemetry::trace::SpanRef<'_>) {
+        let totals = self.ctx.run_totals();
+        if !totals.is_empty() {
+            span.set_attributes(totals.attributes());
         }
     }
 
@@ -172,9 +196,12 @@ impl Drop for Guard<'_> {
         let took = self.start.until(end.stamp);
         if let Some(span) = self.span() {
             span.set_attribute(KeyValue::new(attr::PRIMITIVE_CANCELLED, true));
+            if self.root {
+                self.write_totals(&span);
+            }
             span.end_with_timestamp(end.wall());
         }
-        self.record_metrics(took, &end, None);
+        self.record_metrics(took, &end, None, "cancelled");
         if let Some(stats) = &self.stats {
             stats.record(took, Outcome::Cancelled);
         }

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwapOption;
 
 use opentelemetry::metrics::BoundHistogram;
+use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 
 use crate::name::{intern, Name};
@@ -23,6 +24,7 @@ pub(crate) struct Meta {
     pub(crate) name: Name,
     pub(crate) primitive_type: &'static str,
     pub(super) span_name: Name,
+    pub(super) span_kind: SpanKind,
     pub(super) static_attrs: Option<Arc<[KeyValue]>>,
     /// Bound for the first telemetry the step ran under (the common case:
     /// one per process), then for the latest other one, so a step that ran
@@ -90,11 +92,12 @@ impl<T> std::ops::Deref for Cached<'_, T> {
 impl Meta {
     pub(crate) fn of<In: Send + 'static, P: Primitive<In> + ?Sized>(p: &P) -> Meta {
         let name = intern(p.name());
-        let span_name = intern(&format!("primitive.{name}"));
+        let span_name = intern(&p.span_name());
         Meta {
             name,
             primitive_type: p.primitive_type(),
             span_name,
+            span_kind: p.span_kind(),
             static_attrs: Some(p.span_attributes())
                 .filter(|a| !a.is_empty())
                 .map(Arc::from),

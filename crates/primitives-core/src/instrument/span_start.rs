@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanContext, SpanKind, TraceContextExt, TraceFlags, TraceId, Tracer,
+    Span as _, SpanBuilder, SpanContext, TraceContextExt, TraceFlags, TraceId, Tracer,
 };
 use opentelemetry::trace::{SpanId, TraceState};
 use opentelemetry::Context;
@@ -60,6 +60,7 @@ pub(super) fn span_context_for_step(
                     parent_span_id,
                     parent_is_remote,
                     name: meta.span_name.0.clone(),
+                    kind: meta.span_kind.clone(),
                     start: start.wall(),
                     primitive: meta.name.clone(),
                     primitive_type: meta.primitive_type,
@@ -106,7 +107,7 @@ pub(super) fn span_context_for_step(
         let expect_recording = meta.last_recording.load(Ordering::Relaxed);
         let builder = SpanBuilder {
             name: meta.span_name.0.clone(),
-            span_kind: Some(SpanKind::Internal),
+            span_kind: Some(meta.span_kind.clone()),
             start_time: Some(start.wall()),
             attributes: expect_recording.then(attrs),
             ..SpanBuilder::from_name("")

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Event, Link, SpanContext, SpanId, Status};
+use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
 use opentelemetry::KeyValue;
 
 use crate::identity::RunIdentity;
@@ -24,6 +24,7 @@ pub struct FinishedSpan {
     pub(super) parent_span_id: SpanId,
     pub(super) parent_is_remote: bool,
     pub(super) name: Cow<'static, str>,
+    pub(super) kind: SpanKind,
     pub(super) start: SystemTime,
     pub(super) end: SystemTime,
     pub(super) primitive: Name,
@@ -61,6 +62,9 @@ pub struct SpanParts {
     pub parent_is_remote: bool,
     /// `primitive.<name>`, or what the step renamed it to.
     pub name: Cow<'static, str>,
+    /// The span kind ([`Primitive::span_kind`](crate::Primitive::span_kind);
+    /// `Internal` by default).
+    pub span_kind: SpanKind,
     /// Start time.
     pub start_time: SystemTime,
     /// End time.
@@ -94,6 +98,11 @@ impl FinishedSpan {
         &self.name
     }
 
+    /// The span's kind.
+    pub fn span_kind(&self) -> &SpanKind {
+        &self.kind
+    }
+
     /// The export shape.
     pub fn into_parts(self) -> SpanParts {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
@@ -111,6 +120,7 @@ impl FinishedSpan {
             parent_span_id: self.parent_span_id,
             parent_is_remote: self.parent_is_remote,
             name: self.name,
+            span_kind: self.kind,
             start_time: self.start,
             end_time: self.end,
             attributes,

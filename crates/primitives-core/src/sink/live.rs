@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{Event, Link, SpanContext, SpanId, Status};
+use opentelemetry::trace::{Event, Link, SpanContext, SpanId, SpanKind, Status};
 use opentelemetry::KeyValue;
 
 use super::finished::{Extra, FinishedSpan, SPAN_LIMIT};
@@ -20,6 +20,7 @@ pub(crate) struct SpanStart {
     pub(crate) parent_span_id: SpanId,
     pub(crate) parent_is_remote: bool,
     pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
     pub(crate) start: SystemTime,
     pub(crate) primitive: Name,
     pub(crate) primitive_type: &'static str,
@@ -45,6 +46,7 @@ impl LiveSpan {
                 parent_span_id: s.parent_span_id,
                 parent_is_remote: s.parent_is_remote,
                 name: s.name,
+                kind: s.kind,
                 start: s.start,
                 end: s.start,
                 primitive: s.primitive,

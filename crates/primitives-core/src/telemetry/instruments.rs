@@ -9,7 +9,7 @@ use opentelemetry::metrics::{
 use opentelemetry::KeyValue;
 
 use crate::name::Name;
-use crate::semconv::{label, metric, DURATION_BUCKETS};
+use crate::semconv::{label, metric, DURATION_BUCKETS, RUN_DURATION_BUCKETS};
 use crate::stats::StatsRegistry;
 
 /// The built-in instruments (names as in the crate docs' metric table).
@@ -31,6 +31,8 @@ pub(crate) struct Instruments {
     pub(crate) cache_hit: Counter<u64>,
     pub(crate) cache_miss: Counter<u64>,
     pub(crate) cache_coalesced: Counter<u64>,
+    pub(crate) workflow_runs: Counter<u64>,
+    pub(crate) workflow_run_duration: Histogram<f64>,
 }
 
 impl Instruments {
@@ -106,6 +108,13 @@ impl Instruments {
                 metric::CACHE_COALESCED,
                 "Cache calls that waited for a concurrent miss of the same key",
             ),
+            workflow_runs: counter(metric::WORKFLOW_RUNS, "Workflow runs by status"),
+            workflow_run_duration: meter
+                .f64_histogram(metric::WORKFLOW_RUN_DURATION)
+                .with_description("Workflow run time, root step start to end")
+                .with_unit("s")
+                .with_boundaries(RUN_DURATION_BUCKETS.to_vec())
+                .build(),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! [`Cache`]: memoises the inner step's successful outputs (moka).
 
+mod counters;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::hash::Hash;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use opentelemetry::KeyValue;
@@ -15,12 +18,30 @@ use crate::name::Name;
 use crate::position::Position;
 use crate::primitive::Primitive;
 use crate::semconv::attr;
+use crate::totals::TotalsList;
+
+pub use counters::{CacheCounters, CacheObserver, CacheOutcome, EvictionCause};
+
+/// A stored value and what computing it spent (the run totals its miss
+/// added), so a hit can report what it avoided.
+#[derive(Clone)]
+struct Entry<V> {
+    value: V,
+    spent: Option<Arc<TotalsList>>,
+}
 
 /// Returns a cached output when the key function's key was seen within the
 /// TTL; otherwise runs the inner step (its span a child of the cache's) and
 /// stores a successful output. Errors are never cached.
 ///
 /// The cache span carries `cache.hit`; `cache_hit` / `cache_miss` count.
+///
+/// What the step added to the run's totals
+/// ([`WorkflowContext::add_to_run`]: tokens, cost) while computing a value
+/// is kept with it; a hit adds those amounts to the run's *avoided*
+/// totals ([`WorkflowContext::add_avoided`]), so a run reports the cost a
+/// cache saved it. [`Cache::counters`] counts entries and evictions by
+/// cause.
 ///
 /// Concurrent misses for one key run the inner step once (single flight):
 /// the callers that waited for it get its output, count as hits and as
@@ -38,7 +59,9 @@ pub struct Cache<P, K, V, F> {
     name: Name,
     inner: Step<P>,
     key_fn: F,
-    store: moka::future::Cache<K, V>,
+    store: moka::future::Cache<K, Entry<V>>,
+    counters: Arc<CacheCounters>,
+    observer: Option<Arc<dyn CacheObserver>>,
 }
 
 impl<P, K, V, F> fmt::Debug for Cache<P, K, V, F> {
@@ -58,6 +81,7 @@ pub struct CacheBuilder<P, F> {
     ttl: Duration,
     max_capacity: u64,
     lru: bool,
+    observer: Option<Arc<dyn CacheObserver>>,
 }
 
 impl<P, F> fmt::Debug for CacheBuilder<P, F> {
@@ -95,15 +119,26 @@ impl<P, F> CacheBuilder<P, F> {
         self
     }
 
+    /// Calls `observer` on every lookup with its outcome and duration.
+    pub fn observer(mut self, observer: Arc<dyn CacheObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the cache.
     pub fn build<K, V>(self) -> Cache<P, K, V, F>
     where
         K: Hash + Eq + Send + Sync + 'static,
         V: Clone + Send + Sync + 'static,
     {
+        let counters = Arc::new(CacheCounters::default());
+        let on_removal = counters.clone();
         let mut store = moka::future::Cache::builder()
             .max_capacity(self.max_capacity)
-            .time_to_live(self.ttl);
+            .time_to_live(self.ttl)
+            .eviction_listener(move |_key, _value, cause| {
+                on_removal.removed(EvictionCause::of(cause));
+            });
         if self.lru {
             store = store.eviction_policy(moka::policy::EvictionPolicy::lru());
         }
@@ -112,6 +147,8 @@ impl<P, F> CacheBuilder<P, F> {
             inner: Step::new(self.inner),
             key_fn: self.key_fn,
             store: store.build(),
+            counters,
+            observer: self.observer,
         }
     }
 }
@@ -156,6 +193,7 @@ impl Cache<(), (), (), ()> {
             ttl: Duration::from_secs(3600),
             max_capacity: 10_000,
             lru: false,
+            observer: None,
         }
     }
 }
@@ -175,9 +213,40 @@ where
         self.store.run_pending_tasks().await;
     }
 
-    /// Drops every entry.
+    /// Drops every entry (counted as `explicit` evictions as maintenance
+    /// removes them).
     pub fn invalidate_all(&self) {
         self.store.invalidate_all();
+    }
+
+    /// Drops the entry for `key`, if any.
+    pub async fn invalidate(&self, key: &K) {
+        self.store.invalidate(key).await;
+    }
+
+    /// Stores `value` under `key` (warming the cache); a value already
+    /// there is replaced (a `replaced` eviction).
+    pub async fn insert(&self, key: K, value: V) {
+        self.counters.inserted();
+        self.store.insert(key, Entry { value, spent: None }).await;
+    }
+
+    /// Entries stored and evictions by cause.
+    pub fn counters(&self) -> &Arc<CacheCounters> {
+        &self.counters
+    }
+
+    fn observe(&self, ctx: &WorkflowContext, outcome: CacheOutcome, since: Option<Instant>) {
+        if let (Some(o), Some(t)) = (&self.observer, since) {
+            o.lookup(ctx, outcome, t.elapsed());
+        }
+    }
+}
+
+/// Adds what a cached value cost to the run's avoided totals.
+fn avoided(ctx: &WorkflowContext, spent: Option<&Arc<TotalsList>>) {
+    for (key, amount) in spent.into_iter().flat_map(|s| s.iter()) {
+        ctx.add_avoided(key.clone(), *amount);
     }
 }
 
@@ -193,10 +262,13 @@ where
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
         let key = (self.key_fn)(&input);
+        let since = self.observer.is_some().then(Instant::now);
         if let Some(hit) = self.store.get(&key).await {
+            self.observe(ctx, CacheOutcome::Hit, since);
             ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
-            return Ok(hit);
+            avoided(ctx, hit.spent.as_ref());
+            return Ok(hit.value);
         }
         // Single flight: concurrent misses for one key run the inner step
         // once (moka's `try_get_with`); the others wait for its result. If
@@ -207,26 +279,43 @@ where
             .store
             .try_get_with(key, async {
                 led = true;
+                self.observe(ctx, CacheOutcome::Miss, since);
                 ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
                 count(ctx, |i| &i.cache_miss, &self.name, &[]);
-                self.inner
-                    .call(ctx, input, Position::none())
-                    .await
-                    .map_err(|e| {
+                // What the step spends is measured in a scope of its own,
+                // so concurrent steps of the run don't count in it.
+                let (scoped, scope) = ctx.scoped();
+                match self.inner.call(&scoped, input, Position::none()).await {
+                    Ok(value) => {
+                        self.counters.inserted();
+                        let spent = scope.spent();
+                        Ok(Entry {
+                            value,
+                            spent: (!spent.is_empty()).then(|| Arc::new(spent)),
+                        })
+                    }
+                    Err(e) => {
                         let shared = SharedError::of(&e);
                         own_error = Some(e);
-                        shared
-                    })
+                        Err(shared)
+                    }
+                }
             })
             .await;
         if !led {
+            self.observe(ctx, CacheOutcome::Coalesced, since);
             ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             ctx.set_attribute(KeyValue::new(attr::CACHE_COALESCED, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
             count(ctx, |i| &i.cache_coalesced, &self.name, &[]);
         }
         match result {
-            Ok(v) => Ok(v),
+            Ok(entry) => {
+                if !led {
+                    avoided(ctx, entry.spent.as_ref());
+                }
+                Ok(entry.value)
+            }
             // The leader returns its own error, downcastable as before.
             Err(shared) => Err(own_error.unwrap_or_else(|| shared.to_error())),
         }
