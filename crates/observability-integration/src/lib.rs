@@ -34,6 +34,7 @@ pub mod export;
 mod http;
 pub mod logs;
 mod pipeline;
+pub mod primitives;
 pub mod prometheus;
 mod reader;
 mod runtime;

@@ -284,3 +284,58 @@ async fn spans_after_shutdown_are_counted_not_lost() {
     assert!(c.balanced());
     assert_eq!(sink.spans.lock().unwrap().len(), 10);
 }
+
+/// An LLM-like call: a CLIENT span named for its model.
+struct Chat;
+
+#[primitives_core::async_trait]
+impl Primitive<i64> for Chat {
+    type Output = i64;
+    async fn execute(&self, ctx: &WorkflowContext, x: i64) -> Result<i64, Error> {
+        ctx.add_to_run("llm.tokens.input", 12u64);
+        ctx.update_span_name("chat gpt-4o-mini-2024-07-18");
+        Ok(x)
+    }
+    fn name(&self) -> &str {
+        "chat"
+    }
+    fn span_name(&self) -> std::borrow::Cow<'_, str> {
+        "chat gpt-4o-mini".into()
+    }
+    fn span_kind(&self) -> opentelemetry::trace::SpanKind {
+        opentelemetry::trace::SpanKind::Client
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn span_kind_name_and_run_totals_travel_the_pipeline() {
+    use opentelemetry::trace::SpanKind;
+    let sink = Collect::default();
+    let obs = ObservabilityBuilder::new(config().build().unwrap())
+        .with_span_exporter(sink.clone())
+        .logs(false)
+        .build();
+    let wf = (lambda("prep", |x: i64| async move { Ok::<_, Error>(x) }) >> Chat).named("ask");
+    let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
+    wf.run(&ctx, 1).await.unwrap();
+    assert!(obs.force_flush(Duration::from_secs(5)));
+    let spans = sink.spans.lock().unwrap().clone();
+    let kinds: BTreeMap<String, SpanKind> = spans
+        .iter()
+        .map(|s| (s.name.to_string(), s.span_kind.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            ("chat gpt-4o-mini-2024-07-18".to_owned(), SpanKind::Client),
+            ("primitive.ask".to_owned(), SpanKind::Internal),
+            ("primitive.prep".to_owned(), SpanKind::Internal),
+        ])
+    );
+    let root = spans.iter().find(|s| s.name == "primitive.ask").unwrap();
+    assert!(root
+        .attributes
+        .iter()
+        .any(|kv| kv.key.as_str() == "llm.tokens.input" && kv.value == 12i64.into()));
+    obs.shutdown(Duration::from_secs(5));
+}

@@ -7,113 +7,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
-use serde_json::Value;
+use support::prometheus::Prometheus;
 use support::Collect;
-
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: support::phoenix::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Prometheus {
-    async fn start(target: std::net::SocketAddr) -> Option<Prometheus> {
-        let Some(bin) = which("prometheus") else {
-            support::backend_missing("prometheus (Debian package prometheus)");
-            return None;
-        };
-        let port = support::free_port();
-        let dir = std::env::temp_dir().join(format!("prom-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
-        );
-        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
-        let child = Command::new(bin)
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--enable-feature=exemplar-storage")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus");
-        let p = Prometheus {
-            child,
-            port,
-            _dir: support::phoenix::TempDir(dir),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !reqwest::get(format!("http://127.0.0.1:{port}/-/ready"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "prometheus did not become ready");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Some(p)
-    }
-
-    async fn api(&self, path: &str, params: &[(&str, String)]) -> Value {
-        let url = reqwest::Url::parse_with_params(
-            &format!("http://127.0.0.1:{}{path}", self.port),
-            params,
-        )
-        .unwrap();
-        let v: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
-        assert_eq!(v["status"], "success", "{v}");
-        v["data"].clone()
-    }
-
-    /// An instant query's single scalar result, if any.
-    async fn query(&self, q: &str) -> Option<f64> {
-        let data = self.api("/api/v1/query", &[("query", q.to_owned())]).await;
-        let result = data["result"].as_array()?;
-        let first = result.first()?;
-        first["value"][1].as_str()?.parse().ok()
-    }
-
-    async fn wait_for(&self, q: &str, want: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if self.query(q).await == Some(want) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{q} never reached {want} (last {:?})",
-                self.query(q).await
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-}
-
-fn which(cmd: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
 
 /// Prometheus's histogram_quantile over cumulative (le, count) buckets.
 fn quantile(q: f64, buckets: &[(f64, f64)]) -> f64 {

@@ -331,6 +331,15 @@ impl WorkflowContext {
         }
     }
 
+    /// The telemetry this step records through (inside a step with any
+    /// signal on; `None` outside steps unless one was injected with
+    /// [`with_telemetry`](Self::with_telemetry)). Primitives defined
+    /// outside this crate record their own metrics through it
+    /// ([`Telemetry::meter`], [`Telemetry::extension`]).
+    pub fn telemetry(&self) -> Option<&Arc<Telemetry>> {
+        self.telemetry.as_ref()
+    }
+
     /// The OpenTelemetry context of the current step (its span), or an empty
     /// context when nothing is traced. Use it to parent your own spans or to
     /// inject trace headers into an outgoing request.

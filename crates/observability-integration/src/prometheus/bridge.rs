@@ -13,7 +13,9 @@ use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
 use super::cardinality::CardinalityGuard;
-use super::names::{merged_labels, sanitize_name, unit_for};
+use prometheus_client::registry::Unit;
+
+use super::names::{merged_labels, sanitize_name};
 use super::points::{convert, Family1, Points};
 use super::{Labels, SharedReader};
 
@@ -66,7 +68,14 @@ pub(super) fn merge_equal_series(points: &mut Points) {
         Points::GaugeF(v) => scalars!(v),
         Points::Histogram(v) => v.dedup_by(|later, kept| {
             let same = later.0 == kept.0;
-            if same && later.3.len() == kept.3.len() {
+            let same_bounds = later.3.len() == kept.3.len()
+                && later.3.iter().zip(&kept.3).all(|(a, b)| a.0 == b.0);
+            if same && !same_bounds {
+                // Two layouts can't add up, and two equal series would
+                // fail the scrape: the first is served.
+                tracing::warn!(target: "observability_integration::prometheus", "two histograms with equal labels and different buckets; serving the first");
+            }
+            if same && same_bounds {
                 kept.1 += later.1;
                 kept.2 += later.2;
                 for (dst, src) in kept.3.iter_mut().zip(&later.3) {
@@ -107,15 +116,15 @@ impl OtelBridge {
                 let Some(points) = convert(m.data()) else {
                     continue;
                 };
-                let base = sanitize_name(m.name());
-                let unit = unit_for(&base, m.unit());
-                // prometheus-client appends `_total` to counters: strip one.
-                let base = match points.metric_type() {
-                    MetricType::Counter => base
-                        .strip_suffix("_total")
-                        .map(str::to_owned)
-                        .unwrap_or(base),
-                    _ => base,
+                let (base, unit) = base_and_unit(
+                    &sanitize_name(m.name()),
+                    m.unit(),
+                    points.metric_type() == MetricType::Counter,
+                );
+                let exposed = match unit {
+                    Some(Unit::Seconds) => format!("{base}_seconds"),
+                    Some(Unit::Bytes) => format!("{base}_bytes"),
+                    _ => base.clone(),
                 };
                 let help = if m.description().trim().is_empty() {
                     format!(
@@ -136,23 +145,55 @@ impl OtelBridge {
                 let mut points = points;
                 sort_points(&mut points);
                 merge_equal_series(&mut points);
-                let mut points = self.guard.fold(&base, points);
+                let mut points = self.guard.fold(&exposed, points);
                 sort_points(&mut points);
-                match families.get(&base) {
-                    Some(existing) if existing.points.metric_type() != points.metric_type() => {
-                        tracing::warn!(target: "observability_integration::prometheus", metric = %base, "two instruments map to one Prometheus name with different types; keeping the first");
+                if let Some(existing) = families.get_mut(&exposed) {
+                    // One name from two instruments of one type (the
+                    // application's `operation_duration_seconds` beside the
+                    // enhanced primitives'): one family with both's series.
+                    if existing.points.absorb(points) {
+                        sort_points(&mut existing.points);
+                        merge_equal_series(&mut existing.points);
+                    } else {
+                        tracing::warn!(target: "observability_integration::prometheus", metric = %exposed, "two instruments map to one Prometheus name with different types; keeping the first");
                     }
-                    Some(_) => {
-                        tracing::warn!(target: "observability_integration::prometheus", metric = %base, "two instruments (scopes) map to one Prometheus name; keeping the first");
-                    }
-                    None => {
-                        families.insert(base, Family1 { help, unit, points });
-                    }
+                } else {
+                    families.insert(
+                        exposed,
+                        Family1 {
+                            name: base,
+                            help,
+                            unit,
+                            points,
+                        },
+                    );
                 }
             }
         }
         (families, Some(rm.resource().clone()))
     }
+}
+
+/// The Prometheus base name (without unit or `_total` suffix) and unit of
+/// an instrument: a counter's `_total` and a unit suffix already in the
+/// name are split off, so `op_duration` and `op_duration_seconds` (both in
+/// `s`) are one family, `op_duration_seconds`.
+fn base_and_unit(name: &str, otel_unit: &str, counter: bool) -> (String, Option<Unit>) {
+    let name = if counter {
+        name.strip_suffix("_total").unwrap_or(name)
+    } else {
+        name
+    };
+    let (suffix, unit) = match otel_unit {
+        "s" => ("_seconds", Unit::Seconds),
+        "By" => ("_bytes", Unit::Bytes),
+        _ => return (name.to_owned(), None),
+    };
+    let base = name
+        .strip_suffix(suffix)
+        .filter(|b| !b.is_empty())
+        .unwrap_or(name);
+    (base.to_owned(), Some(unit))
 }
 
 pub(super) fn kind_word(t: MetricType) -> &'static str {
@@ -199,8 +240,8 @@ pub(super) fn encode_family(
 impl Collector for OtelBridge {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         let (families, resource) = self.families();
-        for (name, f) in &families {
-            encode_family(&mut encoder, name, f)?;
+        for f in families.values() {
+            encode_family(&mut encoder, &f.name, f)?;
         }
         if let Some(resource) = resource {
             let labels: Labels =
@@ -229,5 +270,37 @@ impl Collector for OtelBridge {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_suffix_in_the_name_is_not_repeated() {
+        let u = |n, unit, counter| base_and_unit(n, unit, counter);
+        assert_eq!(
+            u("op_duration", "s", false),
+            ("op_duration".into(), Some(Unit::Seconds))
+        );
+        assert_eq!(
+            u("op_duration_seconds", "s", false),
+            ("op_duration".into(), Some(Unit::Seconds))
+        );
+        // A counter's `_total` comes off first: not `busy_seconds_seconds_total`.
+        assert_eq!(
+            u("busy_seconds_total", "s", true),
+            ("busy".into(), Some(Unit::Seconds))
+        );
+        assert_eq!(
+            u("payload_bytes", "By", false),
+            ("payload".into(), Some(Unit::Bytes))
+        );
+        assert_eq!(
+            u("_seconds", "s", false),
+            ("_seconds".into(), Some(Unit::Seconds))
+        );
+        assert_eq!(u("requests_total", "1", true), ("requests".into(), None));
     }
 }

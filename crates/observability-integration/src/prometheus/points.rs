@@ -18,6 +18,55 @@ pub(super) enum Points {
 }
 
 impl Points {
+    /// Adds `other`'s points to these when both are of one type (integer
+    /// and float points of one kind become float); `false`, changing
+    /// nothing, when they are not.
+    pub(super) fn absorb(&mut self, other: Points) -> bool {
+        fn floats<T: Into<f64>>(v: Vec<(Labels, T)>) -> impl Iterator<Item = (Labels, f64)> {
+            v.into_iter().map(|(l, x)| (l, x.into()))
+        }
+        fn lossy_u(v: Vec<(Labels, u64)>) -> impl Iterator<Item = (Labels, f64)> {
+            v.into_iter().map(|(l, x)| (l, x as f64))
+        }
+        fn lossy_i(v: Vec<(Labels, i64)>) -> impl Iterator<Item = (Labels, f64)> {
+            v.into_iter().map(|(l, x)| (l, x as f64))
+        }
+        let this = std::mem::replace(self, Points::CounterU(Vec::new()));
+        let (merged, ok) = match (this, other) {
+            (Points::CounterU(mut a), Points::CounterU(b)) => {
+                a.extend(b);
+                (Points::CounterU(a), true)
+            }
+            (Points::CounterF(mut a), Points::CounterF(b)) => {
+                a.extend(b);
+                (Points::CounterF(a), true)
+            }
+            (Points::CounterU(a), Points::CounterF(b))
+            | (Points::CounterF(b), Points::CounterU(a)) => (
+                Points::CounterF(lossy_u(a).chain(floats(b)).collect()),
+                true,
+            ),
+            (Points::GaugeI(mut a), Points::GaugeI(b)) => {
+                a.extend(b);
+                (Points::GaugeI(a), true)
+            }
+            (Points::GaugeF(mut a), Points::GaugeF(b)) => {
+                a.extend(b);
+                (Points::GaugeF(a), true)
+            }
+            (Points::GaugeI(a), Points::GaugeF(b)) | (Points::GaugeF(b), Points::GaugeI(a)) => {
+                (Points::GaugeF(lossy_i(a).chain(floats(b)).collect()), true)
+            }
+            (Points::Histogram(mut a), Points::Histogram(b)) => {
+                a.extend(b);
+                (Points::Histogram(a), true)
+            }
+            (this, _) => (this, false),
+        };
+        *self = merged;
+        ok
+    }
+
     pub(super) fn metric_type(&self) -> MetricType {
         match self {
             Points::CounterU(_) | Points::CounterF(_) => MetricType::Counter,
@@ -29,6 +78,8 @@ impl Points {
 
 #[derive(Debug)]
 pub(super) struct Family1 {
+    /// The name before the unit and `_total` suffixes.
+    pub(super) name: String,
     pub(super) help: String,
     pub(super) unit: Option<Unit>,
     pub(super) points: Points,

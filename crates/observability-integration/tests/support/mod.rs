@@ -94,6 +94,7 @@ impl SpanExporter for Stall {
 }
 pub mod fault_proxy;
 pub mod phoenix;
+pub mod prometheus;
 pub mod tls_proxy;
 
 /// A log writer that keeps what was written, for `log_writer(move || lines.clone())`.

@@ -130,6 +130,8 @@ impl TelemetryBuilder {
             sink: self.sink,
             instruments: self.meter.as_ref().map(|m| Instruments::new(m, &stats)),
             stats: (self.in_process || self.meter.is_some()).then_some(stats),
+            meter: self.meter,
+            extensions: Arc::default(),
             duration_observer: self.duration_observer,
             identity_in_context: self.identity_in_context,
             otel_duration,

@@ -14,10 +14,12 @@ mod builder;
 mod global;
 mod instruments;
 
+use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::global::BoxedTracer;
+use opentelemetry::metrics::Meter;
 use opentelemetry::InstrumentationScope;
 
 pub use builder::TelemetryBuilder;
@@ -27,6 +29,9 @@ pub(crate) use instruments::Instruments;
 use crate::semconv::SCOPE_NAME;
 use crate::sink::{DurationObserver, SamplingHint, SpanSink};
 use crate::stats::{PrimitiveMetrics, StatsRegistry};
+
+/// A value kept with a telemetry, by type.
+type Extension = (TypeId, Arc<dyn Any + Send + Sync>);
 
 /// Where primitives send their spans, metrics and in-process statistics.
 ///
@@ -45,6 +50,11 @@ pub struct Telemetry {
     /// Step spans go here instead of through `tracer` (the fast path).
     pub(crate) sink: Option<Arc<dyn SpanSink>>,
     pub(crate) instruments: Option<Instruments>,
+    /// The meter the instruments come from (for instruments of other
+    /// crates' primitives, made through [`Telemetry::extension`]).
+    pub(crate) meter: Option<Meter>,
+    /// Values other crates keep per telemetry ([`Telemetry::extension`]).
+    pub(crate) extensions: Arc<Mutex<Vec<Extension>>>,
     pub(crate) stats: Option<Arc<StatsRegistry>>,
     pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
     /// Store the run's identity in the OTel context (for log formatters).
@@ -94,6 +104,41 @@ impl Telemetry {
     /// Are step spans recorded (through a tracer or a span sink)?
     pub fn is_traced(&self) -> bool {
         self.tracer.is_some() || self.sink.is_some()
+    }
+
+    /// A number that tells this telemetry (and its clones) from every other
+    /// one built in this process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The meter primitives record metrics through (none when metrics are
+    /// off). Instruments of primitives defined elsewhere (the integration
+    /// crate's router, cache and timeout) are made from it, inside
+    /// [`extension`](Self::extension) so they are made once.
+    pub fn meter(&self) -> Option<&Meter> {
+        self.meter.as_ref()
+    }
+
+    /// The value of type `T` kept with this telemetry, made by `make` on the
+    /// first call (under a lock: keep `make` short). Clones share it. A
+    /// primitive defined outside this crate keeps its instruments here and
+    /// caches the `Arc` with this telemetry's [`id`](Self::id), so its hot
+    /// path takes no lock.
+    pub fn extension<T: Any + Send + Sync>(&self, make: impl FnOnce(&Telemetry) -> T) -> Arc<T> {
+        let mut all = self
+            .extensions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let id = TypeId::of::<T>();
+        if let Some((_, v)) = all.iter().find(|(t, _)| *t == id) {
+            if let Ok(v) = v.clone().downcast::<T>() {
+                return v;
+            }
+        }
+        let v = Arc::new(make(self));
+        all.push((id, v.clone()));
+        v
     }
 
     /// Snapshot of the in-process per-primitive statistics (empty when
