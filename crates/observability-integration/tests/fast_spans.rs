@@ -18,6 +18,7 @@ use primitives_core::{
     lambda, lambda_with_context, Error, Fallback, MockPrimitive, Primitive, PrimitiveExt, Retry,
     WorkflowContext,
 };
+use support::chat::{Chat, CHAT_SPAN};
 use support::Collect;
 
 fn config() -> observability_integration::ConfigBuilder {
@@ -285,28 +286,6 @@ async fn spans_after_shutdown_are_counted_not_lost() {
     assert_eq!(sink.spans.lock().unwrap().len(), 10);
 }
 
-/// An LLM-like call: a CLIENT span named for its model.
-struct Chat;
-
-#[primitives_core::async_trait]
-impl Primitive<i64> for Chat {
-    type Output = i64;
-    async fn execute(&self, ctx: &WorkflowContext, x: i64) -> Result<i64, Error> {
-        ctx.add_to_run("llm.tokens.input", 12u64);
-        ctx.update_span_name("chat gpt-4o-mini-2024-07-18");
-        Ok(x)
-    }
-    fn name(&self) -> &str {
-        "chat"
-    }
-    fn span_name(&self) -> std::borrow::Cow<'_, str> {
-        "chat gpt-4o-mini".into()
-    }
-    fn span_kind(&self) -> opentelemetry::trace::SpanKind {
-        opentelemetry::trace::SpanKind::Client
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn span_kind_name_and_run_totals_travel_the_pipeline() {
     use opentelemetry::trace::SpanKind;
@@ -315,7 +294,7 @@ async fn span_kind_name_and_run_totals_travel_the_pipeline() {
         .with_span_exporter(sink.clone())
         .logs(false)
         .build();
-    let wf = (lambda("prep", |x: i64| async move { Ok::<_, Error>(x) }) >> Chat).named("ask");
+    let wf = (lambda("prep", |x: u32| async move { Ok::<_, Error>(x) }) >> Chat).named("ask");
     let ctx = WorkflowContext::new().with_telemetry(obs.telemetry());
     wf.run(&ctx, 1).await.unwrap();
     assert!(obs.force_flush(Duration::from_secs(5)));
@@ -327,7 +306,7 @@ async fn span_kind_name_and_run_totals_travel_the_pipeline() {
     assert_eq!(
         kinds,
         BTreeMap::from([
-            ("chat gpt-4o-mini-2024-07-18".to_owned(), SpanKind::Client),
+            (CHAT_SPAN.to_owned(), SpanKind::Client),
             ("primitive.ask".to_owned(), SpanKind::Internal),
             ("primitive.prep".to_owned(), SpanKind::Internal),
         ])
@@ -336,6 +315,6 @@ async fn span_kind_name_and_run_totals_travel_the_pipeline() {
     assert!(root
         .attributes
         .iter()
-        .any(|kv| kv.key.as_str() == "llm.tokens.input" && kv.value == 12i64.into()));
+        .any(|kv| kv.key.as_str() == "llm.tokens.input" && kv.value == 21i64.into()));
     obs.shutdown(Duration::from_secs(5));
 }

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use observability_integration::{
@@ -13,62 +12,7 @@ use observability_integration::{
 };
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 use serde_json::Value;
-
-struct Receiver {
-    child: Child,
-    out: std::path::PathBuf,
-    grpc: u16,
-    http: u16,
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.out);
-    }
-}
-
-fn start_receiver() -> Option<Receiver> {
-    let Some(python) = support::backend_python() else {
-        support::backend_missing("opentelemetry-proto receiver (.backends/venv)");
-        return None;
-    };
-    let (grpc, http) = (support::free_port(), support::free_port());
-    let out =
-        std::env::temp_dir().join(format!("otlp-metrics-{}-{grpc}.jsonl", std::process::id()));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/support/otlp_metrics_receiver.py");
-    let mut child = Command::new(python)
-        .arg(script)
-        .arg(&out)
-        .arg(grpc.to_string())
-        .arg(http.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start receiver");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert_eq!(line.trim(), "READY", "receiver did not start");
-    Some(Receiver {
-        child,
-        out,
-        grpc,
-        http,
-    })
-}
-
-fn requests(r: &Receiver, transport: &str) -> Vec<Value> {
-    std::fs::read_to_string(&r.out)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|v| v["transport"] == transport)
-        .map(|v| v["request"].clone())
-        .collect()
-}
+use support::otlp_receiver::{requests, start_receiver};
 
 fn metric<'a>(req: &'a Value, name: &str) -> Option<&'a Value> {
     req["resourceMetrics"]

@@ -16,6 +16,7 @@ use observability_integration::{
 };
 use primitives_core::{lambda, Error, MockPrimitive, PrimitiveExt, Retry, WorkflowContext};
 use serde_json::Value;
+use support::chat::{Chat, CHAT_SPAN};
 use support::phoenix::Phoenix;
 
 fn attr<'a>(span: &'a Value, key: &str) -> Option<&'a Value> {
@@ -185,6 +186,55 @@ fn phoenix_end_to_end() {
         ));
         check_traces(&spans, &ids);
     }
+
+    // A primitive's own span kind and name (an LLM call: CLIENT, renamed to
+    // the response model) and the run's totals on its root. Phoenix keeps
+    // the name, parent and attributes; it stores only the OpenInference
+    // kind (otlp_spans checks the OpenTelemetry kind on the wire).
+    let obs = ObservabilityBuilder::new(
+        cfg(phoenix.grpc_endpoint(), OtlpProtocol::Grpc, "chat")
+            .build()
+            .unwrap(),
+    )
+    .logs(false)
+    .metrics(false)
+    .build();
+    let wf = (lambda("prep", |x: u32| async move { Ok::<_, Error>(x) }) >> Chat).named("ask");
+    let ctx = WorkflowContext::new()
+        .with_correlation_id("phoenix-chat")
+        .with_telemetry(obs.telemetry());
+    rt.block_on(wf.run(&ctx, 1)).unwrap();
+    assert!(obs.shutdown(Duration::from_secs(15)).completed);
+    let spans = rt.block_on(
+        phoenix.wait_for("the chat run", Duration::from_secs(30), |spans| {
+            spans.iter().any(|s| s["name"] == CHAT_SPAN)
+                && spans.iter().any(|s| {
+                    attr(s, "workflow.correlation_id").and_then(Value::as_str)
+                        == Some("phoenix-chat")
+                })
+        }),
+    );
+    let chat = spans.iter().find(|s| s["name"] == CHAT_SPAN).unwrap();
+    let root = spans
+        .iter()
+        .find(|s| {
+            attr(s, "workflow.correlation_id").and_then(Value::as_str) == Some("phoenix-chat")
+        })
+        .unwrap();
+    assert_eq!(root["name"], "primitive.ask");
+    assert_eq!(chat["parent_id"], root["context"]["span_id"]);
+    assert_eq!(
+        attr(chat, "primitive.name").and_then(Value::as_str),
+        Some("chat")
+    );
+    assert_eq!(
+        attr(root, "llm.tokens.input").and_then(Value::as_i64),
+        Some(21)
+    );
+    assert_eq!(
+        attr(root, "llm.cost_usd").and_then(Value::as_f64),
+        Some(0.25)
+    );
 
     // 10 000 queued spans, shutdown from a current_thread runtime's thread.
     let obs = ObservabilityBuilder::new(

@@ -92,7 +92,9 @@ impl SpanExporter for Stall {
         std::future::pending()
     }
 }
+pub mod chat;
 pub mod fault_proxy;
+pub mod otlp_receiver;
 pub mod phoenix;
 pub mod prometheus;
 pub mod tls_proxy;
