@@ -302,6 +302,14 @@ impl WorkflowContext {
         self.run.totals.snapshot()
     }
 
+    /// The run's totals, when anything was added (no lock otherwise).
+    pub(crate) fn run_totals_if_any(&self) -> Option<RunTotals> {
+        self.run
+            .totals
+            .touched()
+            .then(|| self.run.totals.snapshot())
+    }
+
     fn totals(&self) -> &Totals {
         self.scope.as_deref().unwrap_or(&self.run.totals)
     }

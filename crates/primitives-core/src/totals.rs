@@ -2,6 +2,7 @@
 //! read by the run's root span and by the caller when the run ends.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use opentelemetry::{Key, KeyValue, Value};
@@ -98,6 +99,8 @@ pub(crate) struct Totals {
     spent: Mutex<TotalsList>,
     avoided: Mutex<TotalsList>,
     parent: Option<Arc<Totals>>,
+    /// Whether anything was added (read without a lock at a run's end).
+    touched: AtomicBool,
 }
 
 impl Totals {
@@ -110,6 +113,7 @@ impl Totals {
 
     #[allow(clippy::ptr_arg)]
     pub(crate) fn add(&self, key: &Cow<'static, str>, amount: Amount) {
+        self.touched.store(true, Ordering::Relaxed);
         add_to(&mut lock(&self.spent), key, amount);
         if let Some(p) = &self.parent {
             p.add(key, amount);
@@ -118,10 +122,16 @@ impl Totals {
 
     #[allow(clippy::ptr_arg)]
     pub(crate) fn add_avoided(&self, key: &Cow<'static, str>, amount: Amount) {
+        self.touched.store(true, Ordering::Relaxed);
         add_to(&mut lock(&self.avoided), key, amount);
         if let Some(p) = &self.parent {
             p.add_avoided(key, amount);
         }
+    }
+
+    /// Whether anything was ever added at this level.
+    pub(crate) fn touched(&self) -> bool {
+        self.touched.load(Ordering::Relaxed)
     }
 
     pub(crate) fn snapshot(&self) -> RunTotals {

@@ -137,13 +137,10 @@ impl<'a> Guard<'a> {
             return;
         };
         let secs = took.as_secs_f64();
-        if self.root {
-            let workflow = meta.name.kv(label::WORKFLOW);
-            inst.workflow_runs
-                .add(1, &[workflow.clone(), KeyValue::new(label::STATUS, status)]);
-            inst.workflow_run_duration.record(secs, &[workflow]);
-        }
         let bound = meta.bound(tel, inst);
+        if self.root {
+            bound.run(&meta.name, inst).record(inst, secs, status);
+        }
         if let Some(d) = &bound.duration {
             d.record(secs);
         }
@@ -163,8 +160,7 @@ impl<'a> Guard<'a> {
 
     /// The run's totals on its root span.
     fn write_totals(&self, span: &opentelemetry::trace::SpanRef<'_>) {
-        let totals = self.ctx.run_totals();
-        if !totals.is_empty() {
+        if let Some(totals) = self.ctx.run_totals_if_any() {
             span.set_attributes(totals.attributes());
         }
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
-use opentelemetry::metrics::BoundHistogram;
+use opentelemetry::metrics::{BoundCounter, BoundHistogram};
 use opentelemetry::trace::SpanKind;
 use opentelemetry::KeyValue;
 
@@ -42,6 +42,36 @@ pub(super) struct Bound {
     telemetry_id: u64,
     pub(super) duration: Option<BoundHistogram<f64>>,
     pub(super) duration_observer: Option<Box<dyn BoundDurationObserver>>,
+    /// The run-level handles, bound when the step first ends a run.
+    run: OnceLock<RunBound>,
+}
+
+/// A workflow's run-level handles: `workflow_run_duration` and
+/// `workflow_runs` per status (each bound on its first use, so no zero
+/// series for statuses that never happen).
+pub(super) struct RunBound {
+    workflow: KeyValue,
+    duration: BoundHistogram<f64>,
+    by_status: [OnceLock<BoundCounter<u64>>; 3],
+}
+
+impl RunBound {
+    /// Records one run of `secs` that ended with `status` (`ok`, `error`
+    /// or `cancelled`).
+    pub(super) fn record(&self, inst: &Instruments, secs: f64, status: &'static str) {
+        self.duration.record(secs);
+        let i = match status {
+            "ok" => 0,
+            "error" => 1,
+            _ => 2,
+        };
+        self.by_status[i]
+            .get_or_init(|| {
+                inst.workflow_runs
+                    .bind(&[self.workflow.clone(), KeyValue::new(label::STATUS, status)])
+            })
+            .add(1);
+    }
 }
 
 impl std::fmt::Debug for Bound {
@@ -65,7 +95,22 @@ impl Bound {
                 .duration_observer
                 .as_ref()
                 .map(|o| o.bind(&meta.name, meta.primitive_type)),
+            run: OnceLock::new(),
         }
+    }
+
+    /// The run-level handles of a workflow named `name`.
+    pub(super) fn run(&self, name: &Name, inst: &Instruments) -> &RunBound {
+        self.run.get_or_init(|| {
+            let workflow = name.kv(label::WORKFLOW);
+            RunBound {
+                duration: inst
+                    .workflow_run_duration
+                    .bind(std::slice::from_ref(&workflow)),
+                workflow,
+                by_status: Default::default(),
+            }
+        })
     }
 }
 
