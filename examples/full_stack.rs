@@ -2,9 +2,11 @@
 //! right after the run; today the demo always exits when done).
 //!
 //! The "full-stack observability" pattern of TTA.dev's Python original, in
-//! Rust. One call sets
-//! up traces, metrics and logs; a workflow `validate >> cache(router(fast |
-//! quality)) >> format` handles a few requests. With no backend it prints
+//! Rust (its Pattern 1). One call sets up traces, metrics and logs; a
+//! workflow `validate >> cache(timeout(router(fast | quality))) >> format`,
+//! built from the integration's enhanced primitives (route, eviction,
+//! timeout and operation metrics on top of the core ones), handles a few
+//! requests. With no backend it prints
 //! each span on stderr (console exporter), JSON log lines with trace ids on
 //! stdout, serves Prometheus metrics on http://127.0.0.1:9464/metrics, and
 //! shows an excerpt of them. Set `OTEL_EXPORTER_OTLP_ENDPOINT` (for example
@@ -13,10 +15,11 @@
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use observability_integration::primitives::{Cache, Router, Timeout};
 use observability_integration::{
     global_report, initialize_observability, shutdown_observability, ObservabilityConfig,
 };
-use primitives_core::{lambda, Cache, Error, PrimitiveExt, Router, WorkflowContext};
+use primitives_core::{lambda, lambda_with_context, Error, PrimitiveExt, WorkflowContext};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for arg in std::env::args().skip(1) {
@@ -55,12 +58,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         // 2. Build an observable workflow.
-        let fast = lambda("llm_fast", |prompt: String| async move {
+        // Each model call adds its tokens to the run's totals: the root span
+        // carries them, and a cache hit counts what it avoided.
+        let fast = lambda_with_context("llm_fast", |ctx: WorkflowContext, prompt: String| async move {
             tokio::time::sleep(Duration::from_millis(20)).await;
+            ctx.add_to_run("llm.tokens.total", 40u64);
             Ok::<_, Error>(format!("fast answer to {prompt:?}"))
         });
-        let quality = lambda("llm_quality", |prompt: String| async move {
+        let quality = lambda_with_context("llm_quality", |ctx: WorkflowContext, prompt: String| async move {
             tokio::time::sleep(Duration::from_millis(120)).await;
+            ctx.add_to_run("llm.tokens.total", 400u64);
             Ok::<_, Error>(format!("careful answer to {prompt:?}"))
         });
         let router = Router::new(|p: &String, _: &WorkflowContext| {
@@ -68,9 +75,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .route("fast", fast)
         .route("quality", quality)
-        .default_route("fast");
-        let cache = Cache::builder(router, |p: &String| p.clone())
+        .default_route("fast")
+        .named("model_router");
+        let bounded = Timeout::new(router, Duration::from_secs(2)).named("llm_timeout");
+        let cache = Cache::builder(bounded, |p: &String| p.clone())
             .ttl(Duration::from_secs(3600))
+            .named("answer_cache")
             .build();
         let validate = lambda("input_validator", |p: String| async move {
             if p.trim().is_empty() {
@@ -91,8 +101,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .with_correlation_id(format!("req-{i}"))
                 .with_data("user_id", "user-789");
             tracing::info!(correlation_id = %ctx.correlation_id(), "request received");
-            match workflow.run(&ctx, prompt.to_string()).await {
-                Ok(answer) => tracing::info!(correlation_id = %ctx.correlation_id(), %answer, "request completed"),
+            let result = workflow.run(&ctx, prompt.to_string()).await;
+            let totals = ctx.run_totals();
+            let tokens = totals.get("llm.tokens.total").map_or(0.0, |a| a.as_f64());
+            let saved = totals.avoided("llm.tokens.total").map_or(0.0, |a| a.as_f64());
+            match result {
+                Ok(answer) => tracing::info!(correlation_id = %ctx.correlation_id(), %answer, tokens, tokens_saved_by_cache = saved, "request completed"),
                 Err(e) => tracing::error!(correlation_id = %ctx.correlation_id(), error = %e, "request failed"),
             }
         }
@@ -107,8 +121,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("\nexcerpt of http://{addr}/metrics:");
         for line in body.lines().filter(|l| {
             l.starts_with("primitive_executions_total")
-                || l.starts_with("cache_")
-                || l.starts_with("primitive_duration_seconds_count")
+                || l.starts_with("cache_hit")
+                || l.starts_with("cache_miss")
+                || l.starts_with("cache_entries")
+                || l.starts_with("router_route_selected_total")
+                || l.starts_with("timeout_total")
+                || l.starts_with("workflow_runs_total")
+                || l.starts_with("operation_duration_seconds_count")
         }) {
             eprintln!("  {line}");
         }
