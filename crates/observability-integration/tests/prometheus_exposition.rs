@@ -190,6 +190,61 @@ fn cardinality_guard_folds_extra_series_without_losing_counts() {
 }
 
 #[test]
+fn one_name_from_two_scopes_is_one_family_folded_once() {
+    let mut options = PrometheusOptions::minimal();
+    options.cardinality_limit = 5;
+    let prom = PrometheusMetrics::new(options);
+    let mp = SdkMeterProvider::builder()
+        .with_reader(prom.reader())
+        .build();
+    for (scope, from) in [("lib-a", 0), ("lib-b", 4)] {
+        let c = mp.meter(scope).u64_counter("hits").build();
+        for user in from..from + 4 {
+            c.add(1, &[KeyValue::new("user", format!("u{user}"))]);
+        }
+        // Both record one shared series: it adds up.
+        c.add(10, &[KeyValue::new("user", "shared")]);
+        // And a seconds histogram spelled two ways is one family too.
+        let name = if scope == "lib-a" {
+            "wait"
+        } else {
+            "wait_seconds"
+        };
+        mp.meter(scope)
+            .f64_histogram(name)
+            .with_unit("s")
+            .with_boundaries(vec![1.0])
+            .build()
+            .record(0.5, &[]);
+    }
+    let text = prom.encode_text();
+    assert_eq!(
+        text.matches("# TYPE hits_total counter").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("# TYPE wait_seconds histogram").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("wait_seconds_count 2"), "{text}");
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("hits_total{"))
+        .collect();
+    // 9 label sets (8 users and "shared"), 5 admitted in all: folded once
+    // for the family, not per scope.
+    assert_eq!(series.len(), 6, "{text}");
+    let total: u64 = series
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 28, "nothing lost");
+    assert_eq!(prom.overflowed()["hits"], 4, "{text}");
+}
+
+#[test]
 fn promtool_accepts_the_0_0_4_text() {
     let Ok(promtool) = which("promtool") else {
         support::backend_missing("promtool (Debian package prometheus)");

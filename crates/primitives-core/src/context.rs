@@ -38,8 +38,9 @@ impl Clone for Run {
             started_at: self.started_at,
             started: self.started,
             checkpoints: Mutex::new(lock(&self.checkpoints).clone()),
-            // A context changed with a `with_*` method is another run.
-            totals: Arc::default(),
+            // Same run, same totals (a step's `ctx.clone().with_baggage(..)`
+            // still adds to its run); a new correlation id starts new ones.
+            totals: self.totals.clone(),
         }
     }
 }
@@ -126,8 +127,13 @@ impl WorkflowContext {
     }
 
     /// Sets the correlation id (searchable on the run's root span and in logs).
+    ///
+    /// Another correlation id is another run: the context starts with
+    /// empty run totals.
     pub fn with_correlation_id(mut self, id: impl Into<String>) -> Self {
         self.ids_mut().correlation_id = id.into().into();
+        self.run_mut().totals = Arc::default();
+        self.scope = None;
         self
     }
 
@@ -269,7 +275,8 @@ impl WorkflowContext {
     /// ends; read them with [`run_totals`](Self::run_totals). Keys are a few
     /// fixed names (at most [`MAX_RUN_TOTALS`](crate::MAX_RUN_TOTALS) per
     /// run), never data. Use one context per run: totals build up across
-    /// runs that share one.
+    /// runs that share one (a context given a new correlation id starts
+    /// afresh).
     ///
     /// ```
     /// use primitives_core::{lambda_with_context, Amount, PrimitiveExt, WorkflowContext};

@@ -411,3 +411,76 @@ async fn timeout_tells_ok_error_and_timed_out_apart_and_drops_the_inner_future()
         .count();
     assert_eq!(inner_cancelled, 1);
 }
+
+#[derive(Default)]
+struct LookupTimes(Mutex<Vec<(CacheOutcome, Duration)>>);
+
+impl CacheObserver for LookupTimes {
+    fn lookup(&self, _: &WorkflowContext, outcome: CacheOutcome, took: Duration) {
+        self.0.lock().unwrap().push((outcome, took));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_time_is_the_probe_not_the_step_or_the_wait() {
+    let times = Arc::new(LookupTimes::default());
+    let slow = lambda("slow", |q: u32| async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Ok::<_, Error>(q)
+    });
+    let cache = Arc::new(
+        Cache::builder(slow, |q: &u32| *q)
+            .observer(times.clone())
+            .build(),
+    );
+    let (a, b) = (cache.clone(), cache.clone());
+    let leader = tokio::spawn(async move { a.run(&WorkflowContext::new(), 1).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiter = tokio::spawn(async move { b.run(&WorkflowContext::new(), 1).await });
+    leader.await.unwrap().unwrap();
+    waiter.await.unwrap().unwrap();
+    let got = times.0.lock().unwrap().clone();
+    let outcomes: Vec<_> = got.iter().map(|(o, _)| *o).collect();
+    assert_eq!(outcomes, vec![CacheOutcome::Miss, CacheOutcome::Coalesced]);
+    for (o, took) in got {
+        assert!(took < Duration::from_millis(100), "{o:?} took {took:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_step_that_rebuilds_its_context_still_adds_to_its_run() {
+    let t = TestTelemetry::new();
+    let step = lambda_with_context("annotate", |ctx: WorkflowContext, x: u32| async move {
+        // A step passing on a changed copy of its context (same run).
+        let changed = ctx.clone().with_baggage("tenant", "acme");
+        changed.add_to_run("calls", 1u64);
+        Ok::<_, Error>(x)
+    });
+    let ctx = t.context();
+    step.run(&ctx, 1).await.unwrap();
+    assert_eq!(ctx.run_totals().get("calls"), Some(Amount::Count(1)));
+    // A new correlation id is a new run.
+    let next = ctx.clone().with_correlation_id("req-2");
+    assert!(next.run_totals().is_empty());
+    assert_eq!(ctx.run_totals().get("calls"), Some(Amount::Count(1)));
+}
+
+#[tokio::test]
+async fn extreme_cache_settings_neither_panic_nor_miscount() {
+    let t = TestTelemetry::new();
+    let id = || lambda("id", |q: u32| async move { Ok::<_, Error>(q) });
+    // moka refuses a TTL over 1000 years; ours caps it.
+    let forever = Cache::builder(id(), |q: &u32| *q)
+        .ttl(Duration::MAX)
+        .build();
+    assert_eq!(forever.run(&t.context(), 3).await.unwrap(), 3);
+    assert_eq!(forever.counters().entries(), 1);
+    // Capacity 0 stores nothing, and counts nothing stored.
+    let none = Cache::builder(id(), |q: &u32| *q).max_capacity(0).build();
+    for q in 0..5 {
+        none.run(&t.context(), q).await.unwrap();
+    }
+    none.insert(9, 9).await;
+    none.run_pending_tasks().await;
+    assert_eq!(none.counters().entries(), 0);
+}

@@ -13,7 +13,7 @@ use primitives_core::{
     async_trait, CacheCounters, CacheObserver, CacheOutcome, Error, Primitive, WorkflowContext,
 };
 
-use super::instruments::{label_value, register_cache, timed, PerTelemetry};
+use super::instruments::{label_value, timed, CacheToken, PerTelemetry};
 use super::label;
 
 /// [`primitives_core::Cache`] with metrics: the same builder and span
@@ -48,6 +48,13 @@ pub struct Cache<P, K, V, F> {
     inner: primitives_core::Cache<P, K, V, F>,
     name: StringValue,
     metrics: Arc<PerTelemetry>,
+    token: Arc<CacheToken>,
+}
+
+impl<P, K, V, F> Drop for Cache<P, K, V, F> {
+    fn drop(&mut self) {
+        self.token.retire();
+    }
 }
 
 impl<P, K, V, F> fmt::Debug for Cache<P, K, V, F> {
@@ -120,11 +127,13 @@ impl<P, F> CacheBuilder<P, F> {
                 primitive: name.clone(),
             }))
             .build();
-        register_cache(name.clone(), inner.counters());
+        let token = CacheToken::new(name.clone(), inner.counters().clone());
+        metrics.report_cache(token.clone());
         Cache {
             inner,
             name,
             metrics,
+            token,
         }
     }
 }

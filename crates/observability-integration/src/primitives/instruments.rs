@@ -5,7 +5,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
@@ -44,8 +45,83 @@ pub(super) struct Instruments {
     pub(super) timeouts: Counter<u64>,
     pub(super) cache_lookup: Histogram<f64>,
     operation_duration: Histogram<f64>,
+    caches: Arc<Mutex<CacheRegistry>>,
     _evictions: ObservableCounter<u64>,
     _entries: ObservableGauge<u64>,
+}
+
+/// An enhanced cache as its telemetries know it: alive until the cache is
+/// dropped.
+pub(super) struct CacheToken {
+    name: StringValue,
+    counters: Arc<CacheCounters>,
+    alive: AtomicBool,
+}
+
+impl CacheToken {
+    pub(super) fn new(name: StringValue, counters: Arc<CacheCounters>) -> Arc<CacheToken> {
+        Arc::new(CacheToken {
+            name,
+            counters,
+            alive: AtomicBool::new(true),
+        })
+    }
+
+    /// The cache is gone: its last counts are kept as retired.
+    pub(super) fn retire(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+}
+
+/// The caches one telemetry reports: the live ones, and the eviction counts
+/// of dropped ones by name (so a counter never goes down when one of
+/// several same-named caches is dropped).
+#[derive(Default)]
+struct CacheRegistry {
+    live: Vec<Arc<CacheToken>>,
+    retired: BTreeMap<String, [u64; 4]>,
+}
+
+/// Per cache name: entries and evictions by cause.
+type CacheTotals = BTreeMap<String, (u64, [u64; 4])>;
+
+impl CacheRegistry {
+    fn register(&mut self, token: &Arc<CacheToken>) {
+        if !self.live.iter().any(|t| Arc::ptr_eq(t, token)) {
+            self.live.push(token.clone());
+        }
+    }
+
+    /// Moves dropped caches to the retired counts, then sums by name.
+    fn totals(&mut self) -> CacheTotals {
+        let mut out = CacheTotals::new();
+        let retired = &mut self.retired;
+        self.live.retain(|t| {
+            let alive = t.alive.load(Ordering::Acquire);
+            if !alive {
+                let r = retired.entry(t.name.as_str().to_owned()).or_default();
+                for (i, cause) in EvictionCause::ALL.into_iter().enumerate() {
+                    r[i] += t.counters.evictions(cause);
+                }
+            }
+            alive
+        });
+        for (name, r) in &self.retired {
+            out.entry(name.clone()).or_default().1 = *r;
+        }
+        for t in &self.live {
+            let e = out.entry(t.name.as_str().to_owned()).or_default();
+            e.0 += t.counters.entries();
+            for (i, cause) in EvictionCause::ALL.into_iter().enumerate() {
+                e.1[i] += t.counters.evictions(cause);
+            }
+        }
+        out
+    }
+}
+
+fn lock(m: &Mutex<CacheRegistry>) -> MutexGuard<'_, CacheRegistry> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// What a telemetry keeps: the instruments, when it has a meter.
@@ -60,7 +136,10 @@ impl Instruments {
                 .with_unit("1")
                 .build()
         };
+        let caches = Arc::new(Mutex::new(CacheRegistry::default()));
+        let (for_evictions, for_entries) = (caches.clone(), caches.clone());
         Instruments {
+            caches,
             route_selected: counter(metric::ROUTER_ROUTE_SELECTED, "Routes taken by reason"),
             timeouts: counter(metric::TIMEOUT, "Timeout calls by outcome"),
             cache_lookup: meter
@@ -81,10 +160,9 @@ impl Instruments {
                 .u64_observable_counter(metric::CACHE_EVICTIONS)
                 .with_description("Cache entries removed by cause")
                 .with_unit("1")
-                .with_callback(|obs| {
-                    for (name, c) in caches() {
-                        for cause in EvictionCause::ALL {
-                            let n = c.iter().map(|c| c.evictions(cause)).sum();
+                .with_callback(move |obs| {
+                    for (name, (_, evictions)) in lock(&for_evictions).totals() {
+                        for (cause, n) in EvictionCause::ALL.into_iter().zip(evictions) {
                             obs.observe(
                                 n,
                                 &[
@@ -100,10 +178,16 @@ impl Instruments {
                 .u64_observable_gauge(metric::CACHE_ENTRIES)
                 .with_description("Entries stored in the cache")
                 .with_unit("1")
-                .with_callback(|obs| {
-                    for (name, c) in caches() {
-                        let n = c.iter().map(|c| c.entries()).sum();
-                        obs.observe(n, &[KeyValue::new(label::PRIMITIVE, name)]);
+                .with_callback(move |obs| {
+                    // Only live caches have entries; dropped names are not served.
+                    let live: std::collections::BTreeSet<String> = {
+                        let r = lock(&for_entries);
+                        r.live.iter().map(|t| t.name.as_str().to_owned()).collect()
+                    };
+                    for (name, (entries, _)) in lock(&for_entries).totals() {
+                        if live.contains(&name) {
+                            obs.observe(entries, &[KeyValue::new(label::PRIMITIVE, name)]);
+                        }
                     }
                 })
                 .build(),
@@ -122,30 +206,6 @@ impl Instruments {
     }
 }
 
-/// The live enhanced caches, by name (the observable instruments read
-/// them at collection; dropped caches are forgotten there).
-static CACHES: Mutex<Vec<(StringValue, Weak<CacheCounters>)>> = Mutex::new(Vec::new());
-
-pub(super) fn register_cache(name: StringValue, counters: &Arc<CacheCounters>) {
-    let mut all = CACHES.lock().unwrap_or_else(PoisonError::into_inner);
-    all.retain(|(_, w)| w.strong_count() > 0);
-    all.push((name, Arc::downgrade(counters)));
-}
-
-/// The live caches grouped by name (caches sharing a name add up, as
-/// they would in one counter).
-fn caches() -> BTreeMap<String, Vec<Arc<CacheCounters>>> {
-    let mut all = CACHES.lock().unwrap_or_else(PoisonError::into_inner);
-    all.retain(|(_, w)| w.strong_count() > 0);
-    let mut by_name: BTreeMap<String, Vec<Arc<CacheCounters>>> = BTreeMap::new();
-    for (name, w) in all.iter() {
-        if let Some(c) = w.upgrade() {
-            by_name.entry(name.as_str().to_owned()).or_default().push(c);
-        }
-    }
-    by_name
-}
-
 /// A name as an attribute value that clones without allocating.
 pub(super) fn label_value(name: Cow<'static, str>) -> StringValue {
     match name {
@@ -154,22 +214,36 @@ pub(super) fn label_value(name: Cow<'static, str>) -> StringValue {
     }
 }
 
-/// A primitive's handle on the instruments of the telemetry it runs under.
+/// A primitive's handle on the instruments of the telemetry it runs under
+/// (for a cache, also how the telemetry finds it).
 #[derive(Default)]
-pub(super) struct PerTelemetry(ArcSwapOption<(u64, Option<Arc<Instruments>>)>);
+pub(super) struct PerTelemetry {
+    cached: ArcSwapOption<(u64, Option<Arc<Instruments>>)>,
+    cache: OnceLock<Arc<CacheToken>>,
+}
 
 impl PerTelemetry {
+    /// Makes this the handle of an enhanced cache: each telemetry it runs
+    /// under reports it (set once, right after the cache is built).
+    pub(super) fn report_cache(&self, token: Arc<CacheToken>) {
+        let _ = self.cache.set(token);
+    }
+
     /// The instruments of the telemetry `ctx` records through (none with
     /// metrics off or outside a step).
     pub(super) fn get(&self, ctx: &WorkflowContext) -> Option<Arc<Instruments>> {
         let tel: &Telemetry = ctx.telemetry()?;
-        if let Some(cached) = &*self.0.load() {
+        if let Some(cached) = &*self.cached.load() {
             if cached.0 == tel.id() {
                 return cached.1.clone();
             }
         }
         let slot = tel.extension(|t| Slot(t.meter().map(|m| Arc::new(Instruments::new(m)))));
-        self.0.store(Some(Arc::new((tel.id(), slot.0.clone()))));
+        if let (Some(i), Some(token)) = (&slot.0, self.cache.get()) {
+            lock(&i.caches).register(token);
+        }
+        self.cached
+            .store(Some(Arc::new((tel.id(), slot.0.clone()))));
         slot.0.clone()
     }
 }

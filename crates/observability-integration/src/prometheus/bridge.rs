@@ -73,7 +73,10 @@ pub(super) fn merge_equal_series(points: &mut Points) {
             if same && !same_bounds {
                 // Two layouts can't add up, and two equal series would
                 // fail the scrape: the first is served.
-                tracing::warn!(target: "observability_integration::prometheus", "two histograms with equal labels and different buckets; serving the first");
+                warn_once(
+                    "(histogram)",
+                    "two histograms with equal labels and different buckets; serving the first",
+                );
             }
             if same && same_bounds {
                 kept.1 += later.1;
@@ -104,7 +107,13 @@ impl OtelBridge {
             return (BTreeMap::new(), None);
         }
         let mut families: BTreeMap<String, Family1> = BTreeMap::new();
-        for scope in rm.scope_metrics() {
+        // Scopes in a fixed order (the SDK's is a hash map's): which
+        // instrument wins a type conflict must not change between scrapes.
+        let mut scopes: Vec<_> = rm.scope_metrics().collect();
+        scopes.sort_by(|a, b| {
+            (a.scope().name(), a.scope().version()).cmp(&(b.scope().name(), b.scope().version()))
+        });
+        for scope in scopes {
             for m in scope.metrics() {
                 if self
                     .skip
@@ -140,22 +149,12 @@ impl OtelBridge {
                 } else {
                     help
                 };
-                // Sorted before folding, so which series a full metric admits
-                // is deterministic, and after, to place the overflow series.
-                let mut points = points;
-                sort_points(&mut points);
-                merge_equal_series(&mut points);
-                let mut points = self.guard.fold(&exposed, points);
-                sort_points(&mut points);
                 if let Some(existing) = families.get_mut(&exposed) {
                     // One name from two instruments of one type (the
                     // application's `operation_duration_seconds` beside the
                     // enhanced primitives'): one family with both's series.
-                    if existing.points.absorb(points) {
-                        sort_points(&mut existing.points);
-                        merge_equal_series(&mut existing.points);
-                    } else {
-                        tracing::warn!(target: "observability_integration::prometheus", metric = %exposed, "two instruments map to one Prometheus name with different types; keeping the first");
+                    if !existing.points.absorb(points) {
+                        warn_once(&exposed, "two instruments map to one Prometheus name with different types; serving the first (by scope name)");
                     }
                 } else {
                     families.insert(
@@ -170,7 +169,31 @@ impl OtelBridge {
                 }
             }
         }
+        for (exposed, f) in &mut families {
+            // Sorted before folding, so which series a full metric admits
+            // is deterministic, and after, to place the overflow series.
+            // Folded once per served name, after merging.
+            let mut points = std::mem::replace(&mut f.points, Points::CounterU(Vec::new()));
+            sort_points(&mut points);
+            merge_equal_series(&mut points);
+            let mut points = self.guard.fold(exposed, points);
+            sort_points(&mut points);
+            f.points = points;
+        }
         (families, Some(rm.resource().clone()))
+    }
+}
+
+/// Warns once per process about a metric that can't be served whole (it
+/// would otherwise repeat on every scrape).
+fn warn_once(metric: &str, what: &str) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut warned = WARNED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if warned.len() < 64 && !warned.iter().any(|m| m == metric) {
+        warned.push(metric.to_owned());
+        tracing::warn!(target: "observability_integration::prometheus", metric, "{what}");
     }
 }
 

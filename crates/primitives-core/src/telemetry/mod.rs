@@ -121,24 +121,33 @@ impl Telemetry {
     }
 
     /// The value of type `T` kept with this telemetry, made by `make` on the
-    /// first call (under a lock: keep `make` short). Clones share it. A
+    /// first call. Clones share it. A
     /// primitive defined outside this crate keeps its instruments here and
     /// caches the `Arc` with this telemetry's [`id`](Self::id), so its hot
     /// path takes no lock.
     pub fn extension<T: Any + Send + Sync>(&self, make: impl FnOnce(&Telemetry) -> T) -> Arc<T> {
-        let mut all = self
-            .extensions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let id = TypeId::of::<T>();
-        if let Some((_, v)) = all.iter().find(|(t, _)| *t == id) {
-            if let Ok(v) = v.clone().downcast::<T>() {
-                return v;
-            }
+        let find = |all: &[Extension]| {
+            all.iter()
+                .find(|(t, _)| *t == TypeId::of::<T>())
+                .and_then(|(_, v)| v.clone().downcast::<T>().ok())
+        };
+        let lock = || {
+            self.extensions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(v) = find(&lock()) {
+            return v;
         }
-        let v = Arc::new(make(self));
-        all.push((id, v.clone()));
-        v
+        // Made outside the lock (`make` may itself ask for an extension);
+        // when two threads race, the first stored wins.
+        let made = Arc::new(make(self));
+        let mut all = lock();
+        if let Some(v) = find(&all) {
+            return v;
+        }
+        all.push((TypeId::of::<T>(), made.clone()));
+        made
     }
 
     /// Snapshot of the in-process per-primitive statistics (empty when

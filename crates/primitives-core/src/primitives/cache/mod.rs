@@ -22,6 +22,9 @@ use crate::totals::TotalsList;
 
 pub use counters::{CacheCounters, CacheObserver, CacheOutcome, EvictionCause};
 
+/// The longest TTL kept (moka refuses more than 1000 years).
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// A stored value and what computing it spent (the run totals its miss
 /// added), so a hit can report what it avoided.
 #[derive(Clone)]
@@ -101,9 +104,10 @@ impl<P, F> CacheBuilder<P, F> {
         self
     }
 
-    /// Entry lifetime (default 1 hour).
+    /// Entry lifetime (default 1 hour; at most 100 years — longer is
+    /// taken as 100 years, which moka can represent).
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.ttl = ttl.min(MAX_TTL);
         self
     }
 
@@ -227,7 +231,7 @@ where
     /// Stores `value` under `key` (warming the cache); a value already
     /// there is replaced (a `replaced` eviction).
     pub async fn insert(&self, key: K, value: V) {
-        self.counters.inserted();
+        self.inserted();
         self.store.insert(key, Entry { value, spent: None }).await;
     }
 
@@ -236,9 +240,16 @@ where
         &self.counters
     }
 
-    fn observe(&self, ctx: &WorkflowContext, outcome: CacheOutcome, since: Option<Instant>) {
-        if let (Some(o), Some(t)) = (&self.observer, since) {
-            o.lookup(ctx, outcome, t.elapsed());
+    fn observe(&self, ctx: &WorkflowContext, outcome: CacheOutcome, took: Option<Duration>) {
+        if let (Some(o), Some(t)) = (&self.observer, took) {
+            o.lookup(ctx, outcome, t);
+        }
+    }
+
+    /// Counts a stored value (a cache of capacity 0 stores nothing).
+    fn inserted(&self) {
+        if self.store.policy().max_capacity() != Some(0) {
+            self.counters.inserted();
         }
     }
 }
@@ -263,8 +274,12 @@ where
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
         let key = (self.key_fn)(&input);
         let since = self.observer.is_some().then(Instant::now);
-        if let Some(hit) = self.store.get(&key).await {
-            self.observe(ctx, CacheOutcome::Hit, since);
+        let found = self.store.get(&key).await;
+        // The probe alone: a miss's step, or the wait for a concurrent
+        // one, is not lookup time.
+        let took = since.map(|t| t.elapsed());
+        if let Some(hit) = found {
+            self.observe(ctx, CacheOutcome::Hit, took);
             ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
             avoided(ctx, hit.spent.as_ref());
@@ -279,7 +294,7 @@ where
             .store
             .try_get_with(key, async {
                 led = true;
-                self.observe(ctx, CacheOutcome::Miss, since);
+                self.observe(ctx, CacheOutcome::Miss, took);
                 ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
                 count(ctx, |i| &i.cache_miss, &self.name, &[]);
                 // What the step spends is measured in a scope of its own,
@@ -287,7 +302,7 @@ where
                 let (scoped, scope) = ctx.scoped();
                 match self.inner.call(&scoped, input, Position::none()).await {
                     Ok(value) => {
-                        self.counters.inserted();
+                        self.inserted();
                         let spent = scope.spent();
                         Ok(Entry {
                             value,
@@ -303,7 +318,7 @@ where
             })
             .await;
         if !led {
-            self.observe(ctx, CacheOutcome::Coalesced, since);
+            self.observe(ctx, CacheOutcome::Coalesced, took);
             ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             ctx.set_attribute(KeyValue::new(attr::CACHE_COALESCED, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
