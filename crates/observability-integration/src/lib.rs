@@ -32,6 +32,7 @@ mod accounting;
 pub mod config;
 pub mod export;
 mod http;
+pub mod llm;
 pub mod logs;
 mod pipeline;
 pub mod primitives;

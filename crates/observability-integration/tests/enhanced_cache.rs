@@ -11,6 +11,7 @@ use std::time::Duration;
 use observability_integration::primitives::Cache;
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
+use support::series_value;
 
 fn setup() -> observability_integration::Observability {
     let cfg = ObservabilityConfig::builder()
@@ -33,13 +34,6 @@ async fn scrape(obs: &observability_integration::Observability) -> String {
         .text()
         .await
         .unwrap()
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l[series.len() + 1..].split(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 /// A cache of one entry named `shared`, filled with `keys` (each new key
@@ -68,8 +62,8 @@ async fn each_setup_reports_its_own_caches_and_counts_never_go_down() {
     let first = filled(&a, &[1, 2, 3]).await;
     let second = filled(&a, &[1, 2]).await;
     let text = scrape(&a).await;
-    assert_eq!(value(&text, SIZE), Some(3.0), "{text}");
-    assert_eq!(value(&text, ENTRIES), Some(2.0), "{text}");
+    assert_eq!(series_value(&text, SIZE), Some(3.0), "{text}");
+    assert_eq!(series_value(&text, ENTRIES), Some(2.0), "{text}");
     // The other setup never ran these caches: it does not report them.
     let other = scrape(&b).await;
     assert!(!other.contains("primitive=\"shared\""), "{other}");
@@ -77,20 +71,20 @@ async fn each_setup_reports_its_own_caches_and_counts_never_go_down() {
     drop(first);
     let text = scrape(&a).await;
     assert_eq!(
-        value(&text, SIZE),
+        series_value(&text, SIZE),
         Some(3.0),
         "a dropped cache's evictions stay counted"
     );
     assert_eq!(
-        value(&text, ENTRIES),
+        series_value(&text, ENTRIES),
         Some(1.0),
         "only the live cache's entries"
     );
     drop(second);
     let text = scrape(&a).await;
-    assert_eq!(value(&text, SIZE), Some(3.0));
+    assert_eq!(series_value(&text, SIZE), Some(3.0));
     assert_eq!(
-        value(&text, ENTRIES),
+        series_value(&text, ENTRIES),
         None,
         "no entries gauge for caches that are gone"
     );

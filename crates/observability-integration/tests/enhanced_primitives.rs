@@ -15,8 +15,8 @@ use observability_integration::primitives::{Cache, Router, Timeout};
 use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
 use opentelemetry::KeyValue;
 use primitives_core::{lambda, lambda_with_context, Error, PrimitiveExt, WorkflowContext};
-use support::prometheus::{which, Prometheus};
-use support::{Collect, ExpositionParser};
+use support::prometheus::Prometheus;
+use support::{promtool_accepts, series_value, Collect, ExpositionParser};
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
 
@@ -30,45 +30,8 @@ async fn scrape(addr: std::net::SocketAddr, accept: Option<&str>) -> String {
     resp.text().await.unwrap()
 }
 
-/// The value of the series written exactly as `series` (name and sorted
-/// labels), if served.
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l[series.len() + 1..].split(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 fn must(text: &str, series: &str) -> f64 {
-    value(text, series).unwrap_or_else(|| panic!("{series} not served:\n{text}"))
-}
-
-fn promtool_accepts(text: &str) {
-    let Some(promtool) = which("promtool") else {
-        support::backend_missing("promtool (Debian package prometheus)");
-        return;
-    };
-    use std::io::Write;
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool rejected the scrape: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    series_value(text, series).unwrap_or_else(|| panic!("{series} not served:\n{text}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

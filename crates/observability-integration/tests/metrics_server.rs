@@ -12,7 +12,7 @@ use observability_integration::{
 };
 use opentelemetry::metrics::MeterProvider as _;
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
-use support::Collect;
+use support::{series_value, Collect};
 
 const OPENMETRICS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
@@ -40,13 +40,6 @@ async fn get(url: &str, accept: Option<&str>) -> (u16, String, String) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     (status, ct, resp.text().await.unwrap())
-}
-
-fn value(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l[series.len() + 1..].split(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +81,7 @@ async fn serves_metrics_with_negotiation_exemplars_health_and_404() {
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_executions_total{primitive=\"work\",status=\"ok\",type=\"lambda\"}"
         ),
@@ -96,28 +89,28 @@ async fn serves_metrics_with_negotiation_exemplars_health_and_404() {
         "{text}"
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_executions_total{primitive=\"work\",status=\"error\",type=\"lambda\"}"
         ),
         Some(4.0)
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_errors_total{error_type=\"bad_input\",primitive=\"work\"}"
         ),
         Some(4.0)
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_duration_seconds_count{primitive=\"work\",type=\"lambda\"}"
         ),
         Some(20.0)
     );
     assert_eq!(
-        value(&text, "llm_cost_usd_total{model=\"small\"}"),
+        series_value(&text, "llm_cost_usd_total{model=\"small\"}"),
         Some(1.5)
     );
     assert_eq!(
@@ -256,7 +249,7 @@ async fn scraping_while_1000_tasks_record_is_exact_and_does_not_block_them() {
     );
     let (_, _, text) = get(&format!("http://{addr}/metrics"), None).await;
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_executions_total{primitive=\"hot\",status=\"ok\",type=\"lambda\"}"
         ),
@@ -264,14 +257,14 @@ async fn scraping_while_1000_tasks_record_is_exact_and_does_not_block_them() {
         "{text}"
     );
     assert_eq!(
-        value(
+        series_value(
             &text,
             "primitive_duration_seconds_count{primitive=\"hot\",type=\"lambda\"}"
         ),
         Some(20_000.0)
     );
     assert_eq!(
-        value(&text, "primitive_active{primitive=\"hot\"}"),
+        series_value(&text, "primitive_active{primitive=\"hot\"}"),
         Some(0.0)
     );
 }

@@ -246,42 +246,7 @@ fn one_name_from_two_scopes_is_one_family_folded_once() {
 
 #[test]
 fn promtool_accepts_the_0_0_4_text() {
-    let Ok(promtool) = which("promtool") else {
-        support::backend_missing("promtool (Debian package prometheus)");
-        return;
-    };
     let (prom, _mp) = record_everything(100);
     let with_process = PrometheusMetrics::new(PrometheusOptions::default());
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let text = prom.encode_text() + &with_process.encode_text();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool rejected the text:\n{}\n{}\n---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(cmd))
-                .find(|p| p.is_file())
-        })
-        .ok_or(())
+    support::promtool_accepts(&(prom.encode_text() + &with_process.encode_text()));
 }

@@ -184,6 +184,12 @@ config_fields! {
         file "link_attribute_count_limit", env ["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"],
         parse count, default "128", notes "attributes per span link";
 
+    /// TOML table of LLM prices (USD per million tokens by model) used in
+    /// place of the built-in one (extra). Default none: the built-in table.
+    llm_pricing_file: Option<String> = None;
+        file "llm_pricing_file", env ["OBSERVABILITY_LLM_PRICING_FILE"],
+        parse some_text, arg String, default "none (the built-in table, dated)", notes "TOML file of `[models.\"name\"]` tables (`input`, `output`, optional `cache_read`, `cache_write`, `reasoning` USD per 1 M tokens, `aliases`); read and checked when the config is built";
+
     /// `OTEL_SDK_DISABLED`: install nothing, report so.
     sdk_disabled: bool = false;
         file "sdk_disabled", env ["OTEL_SDK_DISABLED"],

@@ -89,6 +89,15 @@ impl ObservabilityConfig {
             .or(self.otlp_certificate.as_deref())
     }
 
+    /// The LLM pricing table: `llm_pricing_file` when set (checked when
+    /// the config was built; read again here), else the built-in one.
+    pub fn llm_pricing(&self) -> Result<crate::llm::Pricing, crate::llm::PricingError> {
+        match &self.llm_pricing_file {
+            Some(path) => crate::llm::Pricing::from_file(path),
+            None => Ok(crate::llm::Pricing::builtin()),
+        }
+    }
+
     fn signal_url(&self, specific: &Option<String>, signal: &str) -> Option<String> {
         if let Some(url) = specific {
             return Some(url.clone());

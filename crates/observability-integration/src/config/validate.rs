@@ -166,6 +166,17 @@ impl ObservabilityConfig {
                 }
             }
         }
+        if let Some(path) = &self.llm_pricing_file {
+            if let Err(e) = crate::llm::Pricing::from_file(path) {
+                return Err(err(
+                    "llm_pricing_file",
+                    path,
+                    &o("llm_pricing_file", path),
+                    e.problem,
+                    "a readable TOML file of [models.\"name\"] tables with input and output (USD per 1 M tokens) and optional cache_read, cache_write, reasoning, aliases",
+                ));
+            }
+        }
         if !self.batch_span_processor && self.exports_otlp_traces() {
             return Err(err(
                 "batch_span_processor",

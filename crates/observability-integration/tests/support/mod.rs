@@ -37,6 +37,45 @@ pub fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
+/// The value of the series written exactly as `series` (name and sorted
+/// labels) in an exposition, if served.
+pub fn series_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l[series.len() + 1..].split(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `promtool check metrics` on `text`: panics with promtool's words when it
+/// rejects it (after `backend_missing` without promtool).
+pub fn promtool_accepts(text: &str) {
+    use std::io::Write;
+    let Some(promtool) = prometheus::which("promtool") else {
+        backend_missing("promtool (Debian package prometheus)");
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rejected the text:\n{}\n{}\n---\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Under CI=true a missing backend fails the test; otherwise it skips.
 pub fn backend_missing(what: &str) {
     if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
