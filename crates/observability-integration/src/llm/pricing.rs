@@ -241,6 +241,12 @@ impl Pricing {
         Pricing::from_toml(BUILTIN, "built-in").unwrap_or_default()
     }
 
+    /// The built-in table, parsed once.
+    pub(crate) fn builtin_ref() -> &'static Pricing {
+        static BUILT: std::sync::OnceLock<Pricing> = std::sync::OnceLock::new();
+        BUILT.get_or_init(Pricing::builtin)
+    }
+
     /// An empty table (every model unpriced until added).
     pub fn empty() -> Pricing {
         Pricing::default()

@@ -56,3 +56,5 @@ pub mod label {
     /// The operation (primitive name) of `operation_duration`.
     pub const OPERATION: &str = "operation";
 }
+
+primitives_core::compose_operators!(Router[In, Out], Cache[P, K, V, F], Timeout[P]);

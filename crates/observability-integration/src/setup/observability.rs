@@ -138,7 +138,15 @@ impl Observability {
                 .duration_observer(observer)
                 .skip_otel_duration_histogram(!self.other_metric_readers);
         }
-        b.build()
+        let telemetry = b.build();
+        // LLM calls price with the config's table (checked when the config
+        // was built; the built-in one if the file went away since).
+        let pricing = self.config.llm_pricing().unwrap_or_else(|e| {
+            tracing::warn!(target: "observability_integration::llm", error = %e, "using the built-in LLM pricing table");
+            crate::llm::Pricing::builtin()
+        });
+        telemetry.extension(|_| crate::llm::LlmSettings { pricing });
+        telemetry
     }
 
     /// The Prometheus registry behind `/metrics`, if enabled.

@@ -1,8 +1,8 @@
 //! `>>` and `|` for every built-in primitive. A new built-in primitive
-//! joins the list below. (Your own types get the same through
-//! [`PrimitiveExt::then`](crate::PrimitiveExt::then) and
-//! [`PrimitiveExt::parallel`](crate::PrimitiveExt::parallel): Rust's
-//! coherence rules don't let a library implement operators for them.)
+//! joins the list below. (Your own types get the same with
+//! [`compose_operators!`](crate::compose_operators) in their crate, or
+//! through [`PrimitiveExt::then`](crate::PrimitiveExt::then) and
+//! [`PrimitiveExt::parallel`](crate::PrimitiveExt::parallel).)
 
 use std::ops::{BitOr, Shr};
 
