@@ -9,9 +9,10 @@ use opentelemetry::baggage::Baggage;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry::KeyValue;
 
+use crate::error::{BudgetExceeded, Error};
 use crate::identity::RunIdentity;
 use crate::telemetry::{Telemetry, TelemetryRef};
-use crate::totals::{Amount, RunTotals, Totals};
+use crate::totals::{Amount, Budget, RunTotals, Totals};
 
 #[derive(Debug)]
 struct Run {
@@ -22,6 +23,9 @@ struct Run {
     started: Instant,
     checkpoints: Mutex<Vec<(String, Duration)>>,
     totals: Arc<Totals>,
+    budgets: Vec<Budget>,
+    /// The root step's name, kept for runs with budgets (a label).
+    root_name: std::sync::OnceLock<Cow<'static, str>>,
 }
 
 impl Clone for Run {
@@ -41,6 +45,8 @@ impl Clone for Run {
             // Same run, same totals (a step's `ctx.clone().with_baggage(..)`
             // still adds to its run); a new correlation id starts new ones.
             totals: self.totals.clone(),
+            budgets: self.budgets.clone(),
+            root_name: self.root_name.clone(),
         }
     }
 }
@@ -110,6 +116,8 @@ impl WorkflowContext {
                 started: Instant::now(),
                 checkpoints: Mutex::default(),
                 totals: Arc::default(),
+                budgets: Vec::new(),
+                root_name: std::sync::OnceLock::new(),
             }),
             otel: None,
             telemetry: None,
@@ -294,6 +302,60 @@ impl WorkflowContext {
     pub fn add_to_run(&self, key: impl Into<Cow<'static, str>>, amount: impl Into<Amount>) {
         let key = key.into();
         self.totals().add(&key, amount.into());
+    }
+
+    /// Limits one of the run's totals: once the total reaches the limit,
+    /// steps that check budgets ([`check_budgets`](Self::check_budgets) —
+    /// the integration's LLM calls do before each call) fail fast with
+    /// error type `budget_exceeded`. Calls already in flight when the limit
+    /// is reached finish and may overshoot it.
+    ///
+    /// ```
+    /// use primitives_core::{Budget, WorkflowContext};
+    /// let ctx = WorkflowContext::new().with_budget(Budget::usd(0.05));
+    /// assert!(ctx.check_budgets().is_ok());
+    /// ctx.add_to_run("llm.cost.total", 0.06);
+    /// assert_eq!(ctx.check_budgets().unwrap_err().error_type(), "budget_exceeded");
+    /// ```
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.run_mut().budgets.push(budget);
+        self
+    }
+
+    /// The run's budgets.
+    pub fn budgets(&self) -> &[Budget] {
+        &self.run.budgets
+    }
+
+    /// The name of the run's root step (the `workflow` label of run-level
+    /// metrics), known inside a run that has budgets.
+    pub fn workflow_name(&self) -> Option<&str> {
+        self.run.root_name.get().map(|n| &**n)
+    }
+
+    /// Called as a run's root step starts.
+    pub(crate) fn root_started(&self, name: &crate::name::Name) {
+        if !self.run.budgets.is_empty() {
+            let _ = self.run.root_name.set(name.0.clone());
+        }
+    }
+
+    /// `Err` (error type `budget_exceeded`, a [`BudgetExceeded`]) when one
+    /// of the run's budgets is reached.
+    pub fn check_budgets(&self) -> Result<(), Error> {
+        for b in &self.run.budgets {
+            if let Some(spent) = b.reached(&self.run.totals) {
+                return Err(Error::with_error_type(
+                    "budget_exceeded",
+                    BudgetExceeded {
+                        key: b.key().to_owned(),
+                        limit: b.limit(),
+                        spent,
+                    },
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Adds `amount` to what the run *avoided* under `key` (a cache hit

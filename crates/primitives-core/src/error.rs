@@ -133,6 +133,19 @@ pub struct Elapsed {
     pub budget: Duration,
 }
 
+/// A run reached one of its budgets ([`Budget`](crate::Budget)); the
+/// step that checked it did not run. Error type `budget_exceeded`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the run's budget is spent: {key} is {spent} of at most {limit}; raise the budget or spend less per run")]
+pub struct BudgetExceeded {
+    /// The run total the budget limits.
+    pub key: String,
+    /// Its limit.
+    pub limit: f64,
+    /// The run's total when the step was refused.
+    pub spent: f64,
+}
+
 /// A [`CircuitBreaker`](crate::CircuitBreaker) is open and refused the call.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("circuit `{primitive}` is open after {failures} consecutive failures; retry after {retry_after:?}")]

@@ -114,8 +114,8 @@ mod workflow;
 pub use async_trait::async_trait;
 pub use context::WorkflowContext;
 pub use error::{
-    BoxError, CircuitOpen, Elapsed, EmptyParallel, EmptySequential, Error, MockError, NoCase,
-    NoRoute, Panicked, SagaFailed,
+    BoxError, BudgetExceeded, CircuitOpen, Elapsed, EmptyParallel, EmptySequential, Error,
+    MockError, NoCase, NoRoute, Panicked, SagaFailed,
 };
 pub use ext::PrimitiveExt;
 pub use identity::{current_correlation_id, current_run_identity, RunIdentity};
@@ -139,5 +139,5 @@ pub use primitives::switch::Switch;
 pub use primitives::timeout::{Timeout, TimeoutOutcome};
 pub use stats::PrimitiveMetrics;
 pub use telemetry::Telemetry;
-pub use totals::{Amount, RunTotals, TotalsList, MAX_RUN_TOTALS};
+pub use totals::{Amount, Budget, RunTotals, TotalsList, MAX_RUN_TOTALS};
 pub use workflow::Workflow;

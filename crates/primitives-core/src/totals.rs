@@ -201,6 +201,58 @@ impl RunTotals {
     }
 }
 
+/// A limit on one of a run's totals ([`WorkflowContext::with_budget`](crate::WorkflowContext::with_budget)):
+/// once the run's total under its key reaches the limit, steps that check
+/// budgets (the integration's LLM calls) fail fast with
+/// [`BudgetExceeded`](crate::BudgetExceeded) instead of spending more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Budget {
+    key: Cow<'static, str>,
+    limit: f64,
+}
+
+impl Budget {
+    /// At most `limit` of the run total `key`.
+    pub fn total(key: impl Into<Cow<'static, str>>, limit: f64) -> Budget {
+        Budget {
+            key: key.into(),
+            limit,
+        }
+    }
+
+    /// At most `usd` dollars of LLM cost (the run total `llm.cost.total`,
+    /// which the integration's LLM calls add).
+    pub fn usd(usd: f64) -> Budget {
+        Budget::total("llm.cost.total", usd)
+    }
+
+    /// At most `n` LLM tokens (the run total `llm.token_count.total`).
+    pub fn tokens(n: u64) -> Budget {
+        Budget::total("llm.token_count.total", n as f64)
+    }
+
+    /// The run total it limits.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> f64 {
+        self.limit
+    }
+
+    /// The run total so far, when it has reached the limit.
+    pub(crate) fn reached(&self, totals: &Totals) -> Option<f64> {
+        let spent = lock(&totals.spent)
+            .iter()
+            .find(|(k, _)| *k == self.key)
+            .map(|(_, a)| a.as_f64())
+            .unwrap_or(0.0);
+        // NaN limits are never reached; a limit of 0 is reached at once.
+        (spent >= self.limit).then_some(spent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

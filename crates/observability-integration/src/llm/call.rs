@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::SpanKind;
 use primitives_core::{async_trait, Error, Primitive, WorkflowContext};
 
-use super::record::{record_with, LlmOutcome, LlmRequest, PerTelemetry};
+use super::record::{check_with, record_with, LlmOutcome, LlmRequest, PerTelemetry};
 use super::TokenUsage;
 
 /// What a provider's response says about the call. Implement it on your
@@ -49,6 +49,12 @@ pub trait LlmResponse {
 /// `llm_tokens_total`, `llm_cost_usd_total` (or
 /// `llm_unpriced_requests_total`), and adds the tokens and cost to the
 /// run's totals (`llm.token_count.*`, `llm.cost.*` on the run's root).
+///
+/// Before the call it checks the run's budgets
+/// ([`WorkflowContext::with_budget`]): once one is spent the call fails
+/// fast with error type `budget_exceeded` (counted in
+/// `llm_budget_exceeded_total{workflow}`); calls already in flight finish
+/// and may overshoot.
 ///
 /// The inner step is called directly (it gets no span of its own): the
 /// call is this one span. Prompts and completions are never recorded.
@@ -104,6 +110,7 @@ where
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
+        check_with(&self.metrics, ctx)?;
         let start = Instant::now();
         let response = self.inner.execute(ctx, input).await?;
         let outcome = LlmOutcome {

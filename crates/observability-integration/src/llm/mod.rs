@@ -13,5 +13,6 @@ mod record;
 
 pub use call::{LlmCall, LlmResponse};
 pub use pricing::{CallCost, ModelPrice, Pricing, PricingError, TokenUsage, BUILTIN_PRICES_DATE};
+pub(crate) use record::record_avoided;
 pub(crate) use record::LlmSettings;
-pub use record::{record_llm_call, LlmOutcome, LlmRequest};
+pub use record::{check_llm_budget, record_llm_call, LlmOutcome, LlmRequest};

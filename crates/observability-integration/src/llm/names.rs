@@ -63,6 +63,10 @@ pub mod total {
     /// Calls of the run whose model was unpriced (their cost is missing
     /// from the run's cost).
     pub const UNPRICED_CALLS: &str = "llm.cost.unpriced_calls";
+    /// Prefix of the run total of one model's cost
+    /// (`llm.model_cost.gpt-4o-mini`), which tells an enhanced-cache hit
+    /// which model's cost it avoided.
+    pub const MODEL_COST_PREFIX: &str = "llm.model_cost.";
 }
 
 /// Instrument names and labels.
@@ -79,6 +83,10 @@ pub mod metric {
     pub const COST: &str = "llm_cost_usd";
     /// Counter: calls of unpriced models, by model.
     pub const UNPRICED: &str = "llm_unpriced_requests";
+    /// Counter (USD): cost enhanced-cache hits avoided, by model.
+    pub const COST_AVOIDED: &str = "llm_cost_avoided_usd";
+    /// Counter: calls refused by a spent run budget, by workflow.
+    pub const BUDGET_EXCEEDED: &str = "llm_budget_exceeded";
     /// Label: the response model, else the request model.
     pub const MODEL_LABEL: &str = "model";
     /// Label: `prompt`, `completion`, `total`, `cache_read`, `cache_write`, `reasoning`.

@@ -10,7 +10,8 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
-use primitives_core::{Telemetry, WorkflowContext};
+use primitives_core::semconv::label;
+use primitives_core::{Amount, Error, Telemetry, WorkflowContext};
 
 use super::names::{attr, metric, total, DURATION_BUCKETS, TOKEN_BUCKETS};
 use super::{CallCost, Pricing, TokenUsage};
@@ -90,6 +91,8 @@ struct Instruments {
     tokens: Counter<u64>,
     cost: Counter<f64>,
     unpriced: Counter<u64>,
+    avoided: Counter<f64>,
+    budget_exceeded: Counter<u64>,
 }
 
 impl Instruments {
@@ -125,6 +128,15 @@ impl Instruments {
                 metric::UNPRICED,
                 "LLM calls whose model the pricing table doesn't know (no cost recorded)",
             ),
+            avoided: meter
+                .f64_counter(metric::COST_AVOIDED)
+                .with_description("LLM cost in USD that enhanced-cache hits avoided, by model")
+                .with_unit("USD")
+                .build(),
+            budget_exceeded: counter(
+                metric::BUDGET_EXCEEDED,
+                "LLM calls refused because the run's budget was spent, by workflow",
+            ),
         }
     }
 }
@@ -157,6 +169,57 @@ impl PerTelemetry {
     }
 }
 
+/// The instruments of the telemetry `ctx` runs under.
+fn instruments(cache: &PerTelemetry, ctx: &WorkflowContext) -> Option<Arc<Kept>> {
+    ctx.telemetry().map(|t| cache.get(t))
+}
+
+fn shared() -> &'static PerTelemetry {
+    static SHARED: std::sync::OnceLock<PerTelemetry> = std::sync::OnceLock::new();
+    SHARED.get_or_init(PerTelemetry::default)
+}
+
+/// Checks the run's budgets before an LLM call: `Err` (error type
+/// `budget_exceeded`), counted in `llm_budget_exceeded_total{workflow}`,
+/// once one is spent. [`LlmCall`](super::LlmCall) checks for you; a step
+/// that talks to the provider itself calls this first.
+pub fn check_llm_budget(ctx: &WorkflowContext) -> Result<(), Error> {
+    check_with(shared(), ctx)
+}
+
+pub(crate) fn check_with(cache: &PerTelemetry, ctx: &WorkflowContext) -> Result<(), Error> {
+    let refused = ctx.check_budgets();
+    if refused.is_err() {
+        if let Some(k) = instruments(cache, ctx) {
+            if let Some(i) = &k.instruments {
+                let workflow = ctx.workflow_name().unwrap_or("unknown").to_owned();
+                i.budget_exceeded
+                    .add(1, &[KeyValue::new(label::WORKFLOW, workflow)]);
+            }
+        }
+    }
+    refused
+}
+
+/// Counts what an enhanced-cache hit avoided: `spent` is what its value
+/// cost when computed (the run totals its miss added).
+pub(crate) fn record_avoided(ctx: &WorkflowContext, spent: &[(Cow<'static, str>, Amount)]) {
+    let Some(k) = instruments(shared(), ctx) else {
+        return;
+    };
+    let Some(i) = &k.instruments else {
+        return;
+    };
+    for (key, amount) in spent {
+        if let Some(model) = key.strip_prefix(total::MODEL_COST_PREFIX) {
+            i.avoided.add(
+                amount.as_f64(),
+                &[KeyValue::new(metric::MODEL_LABEL, model.to_owned())],
+            );
+        }
+    }
+}
+
 /// Records a finished LLM call on the current step of `ctx`: its span's
 /// attributes (both conventions), the metrics, and the run's totals. For
 /// steps that talk to the provider themselves; [`LlmCall`](super::LlmCall)
@@ -167,14 +230,7 @@ pub fn record_llm_call(
     outcome: &LlmOutcome,
     took: Duration,
 ) {
-    static FALLBACK: std::sync::OnceLock<PerTelemetry> = std::sync::OnceLock::new();
-    record_with(
-        FALLBACK.get_or_init(PerTelemetry::default),
-        ctx,
-        request,
-        outcome,
-        took,
-    );
+    record_with(shared(), ctx, request, outcome, took);
 }
 
 pub(crate) fn record_with(
@@ -220,7 +276,12 @@ pub(crate) fn record_with(
         usage_totals(ctx, u);
     }
     match cost {
-        Some(c) => cost_attributes(ctx, &c),
+        Some(c) => {
+            cost_attributes(ctx, &c);
+            // By model too, so a cache hit on this value can say which
+            // model's cost it avoided.
+            ctx.add_to_run(format!("{}{model}", total::MODEL_COST_PREFIX), c.total());
+        }
         None if outcome.usage.is_some() => {
             ctx.add_to_run(total::UNPRICED_CALLS, 1u64);
             warn_unpriced(model);

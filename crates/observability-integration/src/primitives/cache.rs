@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use opentelemetry::{KeyValue, StringValue};
 use primitives_core::{
-    async_trait, CacheCounters, CacheObserver, CacheOutcome, Error, Primitive, WorkflowContext,
+    async_trait, Amount, CacheCounters, CacheObserver, CacheOutcome, Error, Primitive,
+    WorkflowContext,
 };
 
 use super::instruments::{label_value, timed, CacheToken, PerTelemetry};
@@ -29,7 +30,8 @@ use super::label;
 /// - `operation_duration_seconds{operation, status}`.
 ///
 /// A hit adds what its value cost when it was computed (the run totals
-/// its miss added: tokens, cost) to the run's avoided totals.
+/// its miss added: tokens, cost) to the run's avoided totals, and the LLM
+/// cost it avoided to `llm_cost_avoided_usd_total{model}`.
 /// Built before setup, it records from setup on.
 ///
 /// ```
@@ -152,6 +154,10 @@ impl CacheObserver for Lookups {
                 &[KeyValue::new(label::PRIMITIVE, self.primitive.clone())],
             );
         }
+    }
+
+    fn avoided(&self, ctx: &WorkflowContext, spent: &[(Cow<'static, str>, Amount)]) {
+        crate::llm::record_avoided(ctx, spent);
     }
 }
 

@@ -142,6 +142,9 @@ where
     };
     let meta = meta.get_or_init(|| Meta::of(p));
     let root = ctx.depth == 0;
+    if root {
+        ctx.root_started(&meta.name);
+    }
     let start = Stamp::now();
     let traced = tel.is_traced();
     // Whether this step's span records (only then are span calls made at the end).

@@ -4,7 +4,10 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
+use std::borrow::Cow;
+
 use crate::context::WorkflowContext;
+use crate::totals::Amount;
 
 /// Why an entry left a cache (the `cause` label of the integration's
 /// `cache_evictions_total`).
@@ -106,4 +109,11 @@ pub trait CacheObserver: Send + Sync + 'static {
     /// A lookup found `outcome`; `took` is the store's lookup alone (for a
     /// miss, not the step it then runs).
     fn lookup(&self, ctx: &WorkflowContext, outcome: CacheOutcome, took: Duration);
+
+    /// A hit (or coalesced call) avoided `spent`: what computing its value
+    /// added to that run's totals. Called after the amounts were added to
+    /// this run's avoided totals. Does nothing by default.
+    fn avoided(&self, ctx: &WorkflowContext, spent: &[(Cow<'static, str>, Amount)]) {
+        let _ = (ctx, spent);
+    }
 }

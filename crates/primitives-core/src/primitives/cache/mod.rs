@@ -254,10 +254,21 @@ where
     }
 }
 
-/// Adds what a cached value cost to the run's avoided totals.
-fn avoided(ctx: &WorkflowContext, spent: Option<&Arc<TotalsList>>) {
-    for (key, amount) in spent.into_iter().flat_map(|s| s.iter()) {
+/// Adds what a cached value cost to the run's avoided totals, and tells
+/// the observer.
+fn avoided(
+    ctx: &WorkflowContext,
+    spent: Option<&Arc<TotalsList>>,
+    observer: Option<&Arc<dyn CacheObserver>>,
+) {
+    let Some(spent) = spent else {
+        return;
+    };
+    for (key, amount) in spent.iter() {
         ctx.add_avoided(key.clone(), *amount);
+    }
+    if let Some(o) = observer {
+        o.avoided(ctx, spent);
     }
 }
 
@@ -282,7 +293,7 @@ where
             self.observe(ctx, CacheOutcome::Hit, took);
             ctx.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
             count(ctx, |i| &i.cache_hit, &self.name, &[]);
-            avoided(ctx, hit.spent.as_ref());
+            avoided(ctx, hit.spent.as_ref(), self.observer.as_ref());
             return Ok(hit.value);
         }
         // Single flight: concurrent misses for one key run the inner step
@@ -327,7 +338,7 @@ where
         match result {
             Ok(entry) => {
                 if !led {
-                    avoided(ctx, entry.spent.as_ref());
+                    avoided(ctx, entry.spent.as_ref(), self.observer.as_ref());
                 }
                 Ok(entry.value)
             }
