@@ -11,6 +11,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use observability_integration::llm::{LlmCall, LlmRequest, LlmResponse, TokenUsage};
 use observability_integration::{
     EnvSource, ObservabilityBuilder, ObservabilityConfig, OtlpProtocol,
 };
@@ -65,6 +66,15 @@ async fn run_composed(obs: &observability_integration::Observability, prefix: &s
         ids.push(id);
     }
     ids
+}
+
+/// A simulated provider's reply: just its usage.
+struct Usage(TokenUsage);
+
+impl LlmResponse for Usage {
+    fn usage(&self) -> Option<TokenUsage> {
+        Some(self.0)
+    }
 }
 
 fn check_traces(spans: &[Value], ids: &[String]) {
@@ -234,6 +244,81 @@ fn phoenix_end_to_end() {
     assert_eq!(
         attr(root, "llm.cost_usd").and_then(Value::as_f64),
         Some(0.25)
+    );
+
+    // An LLM call: Phoenix reads the OpenInference model, token and cost
+    // attributes, the GenAI ones arrive beside them, and the root carries
+    // the run's sums.
+    let obs = ObservabilityBuilder::new(
+        cfg(phoenix.grpc_endpoint(), OtlpProtocol::Grpc, "llm")
+            .build()
+            .unwrap(),
+    )
+    .logs(false)
+    .metrics(false)
+    .build();
+    let llm = LlmCall::new(
+        LlmRequest::chat("openai", "gpt-4o-mini"),
+        lambda("provider", |_q: String| async move {
+            Ok::<_, Error>(Usage(TokenUsage::new(1_000, 200).cache_read(400)))
+        }),
+    );
+    let wf = (lambda("prep", |q: String| async move { Ok::<_, Error>(q) }) >> llm).named("ask-llm");
+    let ctx = WorkflowContext::new()
+        .with_correlation_id("phoenix-llm")
+        .with_telemetry(obs.telemetry());
+    rt.block_on(wf.run(&ctx, "q".into())).unwrap();
+    assert!(obs.shutdown(Duration::from_secs(15)).completed);
+    let spans = rt.block_on(
+        phoenix.wait_for("the LLM run", Duration::from_secs(30), |spans| {
+            spans.iter().any(|s| s["name"] == "chat gpt-4o-mini")
+                && spans.iter().any(|s| {
+                    attr(s, "workflow.correlation_id").and_then(Value::as_str)
+                        == Some("phoenix-llm")
+                })
+        }),
+    );
+    let call = spans
+        .iter()
+        .find(|s| s["name"] == "chat gpt-4o-mini")
+        .unwrap();
+    assert_eq!(
+        call["span_kind"], "LLM",
+        "Phoenix read openinference.span.kind: {call:#}"
+    );
+    let s = |k: &str| attr(call, k).and_then(Value::as_str).map(str::to_owned);
+    let n = |k: &str| attr(call, k).and_then(Value::as_f64);
+    assert_eq!(s("llm.model_name").as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(s("llm.provider").as_deref(), Some("openai"));
+    assert_eq!(s("gen_ai.operation.name").as_deref(), Some("chat"));
+    assert_eq!(s("gen_ai.provider.name").as_deref(), Some("openai"));
+    assert_eq!(s("gen_ai.request.model").as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(n("llm.token_count.prompt"), Some(1_000.0));
+    assert_eq!(n("llm.token_count.completion"), Some(200.0));
+    assert_eq!(n("llm.token_count.total"), Some(1_200.0));
+    assert_eq!(n("llm.token_count.prompt_details.cache_read"), Some(400.0));
+    assert_eq!(n("gen_ai.usage.input_tokens"), Some(1_000.0));
+    assert_eq!(n("gen_ai.usage.output_tokens"), Some(200.0));
+    let cost = (600.0 * 0.15 + 400.0 * 0.075 + 200.0 * 0.60) / 1e6;
+    assert!(
+        (n("llm.cost.total").unwrap() - cost).abs() < 1e-12,
+        "{call:#}"
+    );
+    let root = spans
+        .iter()
+        .find(|s| attr(s, "workflow.correlation_id").and_then(Value::as_str) == Some("phoenix-llm"))
+        .unwrap();
+    assert_eq!(
+        attr(root, "llm.token_count.total").and_then(Value::as_f64),
+        Some(1_200.0)
+    );
+    assert!(
+        (attr(root, "llm.cost.total")
+            .and_then(Value::as_f64)
+            .unwrap()
+            - cost)
+            .abs()
+            < 1e-12
     );
 
     // 10 000 queued spans, shutdown from a current_thread runtime's thread.
