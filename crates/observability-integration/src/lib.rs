@@ -34,6 +34,7 @@ pub mod export;
 mod http;
 pub mod llm;
 pub mod logs;
+mod per_telemetry;
 mod pipeline;
 pub mod primitives;
 pub mod prometheus;

@@ -27,13 +27,7 @@ fn setup() -> observability_integration::Observability {
 }
 
 async fn scrape(obs: &observability_integration::Observability) -> String {
-    let addr = obs.report().metrics_addr.unwrap();
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    support::scrape(obs.report().metrics_addr.unwrap(), None).await
 }
 
 /// A cache of one entry named `shared`, filled with `keys` (each new key

@@ -16,19 +16,9 @@ use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityCo
 use opentelemetry::KeyValue;
 use primitives_core::{lambda, lambda_with_context, Error, PrimitiveExt, WorkflowContext};
 use support::prometheus::Prometheus;
-use support::{promtool_accepts, series_value, Collect, ExpositionParser};
+use support::{promtool_accepts, scrape, series_value, Collect, ExpositionParser};
 
 const OPENMETRICS: &str = "application/openmetrics-text;version=1.0.0";
-
-async fn scrape(addr: std::net::SocketAddr, accept: Option<&str>) -> String {
-    let mut req = reqwest::Client::new().get(format!("http://{addr}/metrics"));
-    if let Some(a) = accept {
-        req = req.header("Accept", a);
-    }
-    let resp = req.send().await.unwrap();
-    assert!(resp.status().is_success());
-    resp.text().await.unwrap()
-}
 
 fn must(text: &str, series: &str) -> f64 {
     series_value(text, series).unwrap_or_else(|| panic!("{series} not served:\n{text}"))

@@ -50,13 +50,7 @@ fn setup(sink: &Collect) -> observability_integration::Observability {
 }
 
 async fn scrape(obs: &observability_integration::Observability) -> String {
-    let addr = obs.report().metrics_addr.unwrap();
-    reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    support::scrape(obs.report().metrics_addr.unwrap(), None).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

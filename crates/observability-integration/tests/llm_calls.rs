@@ -238,13 +238,7 @@ async fn llm_calls_are_genai_and_openinference_spans_with_cost_metrics_and_run_s
     ));
     assert_eq!(int(root, "llm.cost.unpriced_calls"), 1);
 
-    let addr = obs.report().metrics_addr.unwrap();
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = support::scrape(obs.report().metrics_addr.unwrap(), None).await;
     let v = |s: &str| series_value(&text, s).unwrap_or_else(|| panic!("{s} not served:\n{text}"));
     assert_eq!(
         v("llm_requests_total{model=\"gpt-4o-mini-2024-07-18\"}"),

@@ -7,7 +7,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use opentelemetry::metrics::{Counter, Histogram, Meter};
 use opentelemetry::KeyValue;
 use primitives_core::semconv::label;
@@ -142,36 +141,28 @@ impl Instruments {
 }
 
 /// Settings and instruments of one telemetry.
-struct Kept {
+pub(crate) struct Kept {
     settings: Arc<LlmSettings>,
     instruments: Option<Instruments>,
 }
 
-/// A recorder's handle on the telemetry it runs under, cached by id.
-#[derive(Default)]
-pub(crate) struct PerTelemetry(ArcSwapOption<(u64, Arc<Kept>)>);
-
-impl PerTelemetry {
-    fn get(&self, tel: &Telemetry) -> Arc<Kept> {
-        if let Some(c) = &*self.0.load() {
-            if c.0 == tel.id() {
-                return c.1.clone();
-            }
-        }
-        let kept = tel.extension(|t| Kept {
+impl Kept {
+    fn of(t: &Telemetry) -> Kept {
+        Kept {
             settings: t.extension(|_| LlmSettings {
                 pricing: Pricing::builtin_ref().clone(),
             }),
             instruments: t.meter().map(Instruments::new),
-        });
-        self.0.store(Some(Arc::new((tel.id(), kept.clone()))));
-        kept
+        }
     }
 }
 
+/// A recorder's handle on the telemetry it runs under.
+pub(crate) type PerTelemetry = crate::per_telemetry::PerTelemetry<Kept>;
+
 /// The instruments of the telemetry `ctx` runs under.
 fn instruments(cache: &PerTelemetry, ctx: &WorkflowContext) -> Option<Arc<Kept>> {
-    ctx.telemetry().map(|t| cache.get(t))
+    ctx.telemetry().map(|t| cache.get(t, Kept::of).0)
 }
 
 fn shared() -> &'static PerTelemetry {
@@ -240,7 +231,7 @@ pub(crate) fn record_with(
     outcome: &LlmOutcome,
     took: Duration,
 ) {
-    let kept = ctx.telemetry().map(|t| cache.get(t));
+    let kept = instruments(cache, ctx);
     let model: &str = outcome.response_model.as_deref().unwrap_or(&request.model);
     let cost = match (&kept, &outcome.usage) {
         (Some(k), Some(u)) => k.settings.pricing.cost(model, u),

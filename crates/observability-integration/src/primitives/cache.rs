@@ -14,7 +14,7 @@ use primitives_core::{
     WorkflowContext,
 };
 
-use super::instruments::{label_value, timed, CacheToken, PerTelemetry};
+use super::instruments::{label_value, timed, CacheToken, Handle};
 use super::label;
 
 /// [`primitives_core::Cache`] with metrics: the same builder and span
@@ -49,7 +49,7 @@ use super::label;
 pub struct Cache<P, K, V, F> {
     inner: primitives_core::Cache<P, K, V, F>,
     name: StringValue,
-    metrics: Arc<PerTelemetry>,
+    metrics: Arc<Handle>,
     token: Arc<CacheToken>,
 }
 
@@ -121,7 +121,7 @@ impl<P, F> CacheBuilder<P, F> {
         V: Clone + Send + Sync + 'static,
     {
         let name = label_value(self.name);
-        let metrics = Arc::new(PerTelemetry::default());
+        let metrics = Arc::new(Handle::default());
         let inner = self
             .inner
             .observer(Arc::new(Lookups {
@@ -142,7 +142,7 @@ impl<P, F> CacheBuilder<P, F> {
 
 /// Records each lookup's duration.
 struct Lookups {
-    metrics: Arc<PerTelemetry>,
+    metrics: Arc<Handle>,
     primitive: StringValue,
 }
 

@@ -9,12 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
 use opentelemetry::metrics::{Counter, Histogram, Meter, ObservableCounter, ObservableGauge};
 use opentelemetry::{KeyValue, StringValue};
-use primitives_core::{CacheCounters, Error, EvictionCause, Telemetry, WorkflowContext};
+use primitives_core::{CacheCounters, Error, EvictionCause, WorkflowContext};
 
 use super::{label, metric};
+use crate::per_telemetry::PerTelemetry;
 
 /// Boundaries (seconds) of `cache_lookup_duration`: a lookup is an
 /// in-memory hash probe, 1 µs to 10 ms.
@@ -82,8 +82,9 @@ struct CacheRegistry {
     retired: BTreeMap<String, [u64; 4]>,
 }
 
-/// Per cache name: entries and evictions by cause.
-type CacheTotals = BTreeMap<String, (u64, [u64; 4])>;
+/// Per cache name: entries (none when no cache of that name is alive)
+/// and evictions by cause.
+type CacheTotals = BTreeMap<String, (Option<u64>, [u64; 4])>;
 
 impl CacheRegistry {
     fn register(&mut self, token: &Arc<CacheToken>) {
@@ -111,7 +112,7 @@ impl CacheRegistry {
         }
         for t in &self.live {
             let e = out.entry(t.name.as_str().to_owned()).or_default();
-            e.0 += t.counters.entries();
+            e.0 = Some(e.0.unwrap_or(0) + t.counters.entries());
             for (i, cause) in EvictionCause::ALL.into_iter().enumerate() {
                 e.1[i] += t.counters.evictions(cause);
             }
@@ -180,13 +181,9 @@ impl Instruments {
                 .with_unit("1")
                 .with_callback(move |obs| {
                     // Only live caches have entries; dropped names are not served.
-                    let live: std::collections::BTreeSet<String> = {
-                        let r = lock(&for_entries);
-                        r.live.iter().map(|t| t.name.as_str().to_owned()).collect()
-                    };
                     for (name, (entries, _)) in lock(&for_entries).totals() {
-                        if live.contains(&name) {
-                            obs.observe(entries, &[KeyValue::new(label::PRIMITIVE, name)]);
+                        if let Some(n) = entries {
+                            obs.observe(n, &[KeyValue::new(label::PRIMITIVE, name)]);
                         }
                     }
                 })
@@ -217,12 +214,12 @@ pub(super) fn label_value(name: Cow<'static, str>) -> StringValue {
 /// A primitive's handle on the instruments of the telemetry it runs under
 /// (for a cache, also how the telemetry finds it).
 #[derive(Default)]
-pub(super) struct PerTelemetry {
-    cached: ArcSwapOption<(u64, Option<Arc<Instruments>>)>,
+pub(super) struct Handle {
+    kept: PerTelemetry<Slot>,
     cache: OnceLock<Arc<CacheToken>>,
 }
 
-impl PerTelemetry {
+impl Handle {
     /// Makes this the handle of an enhanced cache: each telemetry it runs
     /// under reports it (set once, right after the cache is built).
     pub(super) fn report_cache(&self, token: Arc<CacheToken>) {
@@ -232,18 +229,12 @@ impl PerTelemetry {
     /// The instruments of the telemetry `ctx` records through (none with
     /// metrics off or outside a step).
     pub(super) fn get(&self, ctx: &WorkflowContext) -> Option<Arc<Instruments>> {
-        let tel: &Telemetry = ctx.telemetry()?;
-        if let Some(cached) = &*self.cached.load() {
-            if cached.0 == tel.id() {
-                return cached.1.clone();
-            }
-        }
-        let slot = tel.extension(|t| Slot(t.meter().map(|m| Arc::new(Instruments::new(m)))));
-        if let (Some(i), Some(token)) = (&slot.0, self.cache.get()) {
+        let (slot, first) = self.kept.get(ctx.telemetry()?, |t| {
+            Slot(t.meter().map(|m| Arc::new(Instruments::new(m))))
+        });
+        if let (true, Some(i), Some(token)) = (first, &slot.0, self.cache.get()) {
             lock(&i.caches).register(token);
         }
-        self.cached
-            .store(Some(Arc::new((tel.id(), slot.0.clone()))));
         slot.0.clone()
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use opentelemetry::{KeyValue, StringValue};
 use primitives_core::{async_trait, Error, Primitive, WorkflowContext};
 
-use super::instruments::{label_value, timed, PerTelemetry};
+use super::instruments::{label_value, timed, Handle};
 use super::label;
 
 /// [`primitives_core::Router`] with metrics: the same constructors and
@@ -39,7 +39,7 @@ use super::label;
 pub struct Router<In, Out> {
     inner: primitives_core::Router<In, Out>,
     name: StringValue,
-    metrics: Arc<PerTelemetry>,
+    metrics: Arc<Handle>,
 }
 
 impl<In, Out> fmt::Debug for Router<In, Out> {
@@ -66,7 +66,7 @@ impl<In: Send + 'static, Out: Send + 'static> Router<In, Out> {
     /// The core router, counting its routes under `name`.
     fn counting(inner: primitives_core::Router<In, Out>, name: Cow<'static, str>) -> Self {
         let name = label_value(name);
-        let metrics = Arc::new(PerTelemetry::default());
+        let metrics = Arc::new(Handle::default());
         let (m, primitive) = (metrics.clone(), name.clone());
         let inner = inner.on_route(move |ctx, choice| {
             if let Some(i) = m.get(ctx) {

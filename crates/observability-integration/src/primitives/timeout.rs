@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry::{KeyValue, StringValue};
 use primitives_core::{async_trait, Error, Primitive, WorkflowContext};
 
-use super::instruments::{label_value, timed, PerTelemetry};
+use super::instruments::{label_value, timed, Handle};
 use super::label;
 
 /// [`primitives_core::Timeout`] with metrics: the same constructor and span
@@ -25,7 +25,7 @@ use super::label;
 pub struct Timeout<P> {
     inner: primitives_core::Timeout<P>,
     name: StringValue,
-    metrics: Arc<PerTelemetry>,
+    metrics: Arc<Handle>,
 }
 
 impl<P> fmt::Debug for Timeout<P> {
@@ -45,7 +45,7 @@ impl<P> Timeout<P> {
 
     fn counting(inner: primitives_core::Timeout<P>, name: Cow<'static, str>) -> Self {
         let name = label_value(name);
-        let metrics = Arc::new(PerTelemetry::default());
+        let metrics = Arc::new(Handle::default());
         let (m, primitive) = (metrics.clone(), name.clone());
         let inner = inner.on_outcome(move |ctx, outcome| {
             if let Some(i) = m.get(ctx) {

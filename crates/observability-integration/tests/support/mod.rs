@@ -46,6 +46,18 @@ pub fn series_value(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// `GET /metrics` on `addr` over real HTTP, with `accept` as the Accept
+/// header if given; the body of a successful answer.
+pub async fn scrape(addr: std::net::SocketAddr, accept: Option<&str>) -> String {
+    let mut req = reqwest::Client::new().get(format!("http://{addr}/metrics"));
+    if let Some(a) = accept {
+        req = req.header("Accept", a);
+    }
+    let resp = req.send().await.unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    resp.text().await.unwrap()
+}
+
 /// `promtool check metrics` on `text`: panics with promtool's words when it
 /// rejects it (after `backend_missing` without promtool).
 pub fn promtool_accepts(text: &str) {
