@@ -59,6 +59,17 @@ tail -4 <<<"$demo_out"
 grep -q "shutdown flushed everything" <<<"$demo_out"
 grep -Eq "spans via console: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
 
+log "LLM examples (simulated models, no network): cost lines, tokens by type, cache hit rate and cost avoided from their own /metrics"
+for ex in cost_tracking llm_router_cache; do
+  ex_out=$(cargo run --quiet --example "$ex" 2>&1)
+  grep -E '^  llm_cost_usd_total\{model="[^"]+"\} [0-9.e-]+$' <<<"$ex_out" | head -2
+  for want in 'tokens by type' 'cache hit rate: [0-9]+%' 'cost avoided by cache hits: \$0\.0*[1-9]' 'shutdown flushed everything'; do
+    grep -Eq "$want" <<<"$ex_out" || { echo "$ex: no line matching '$want' in:"; echo "$ex_out"; exit 1; }
+  done
+  ! grep -q "panicked" <<<"$ex_out"
+  if [ "$ex" = cost_tracking ]; then grep -q "stopped (budget_exceeded)" <<<"$ex_out"; fi
+done
+
 log "main demo with a metrics endpoint the router can't take: a clear error, exit 2, no panic"
 for bad in /healthz '/:id' '/metrics/{x}'; do
   set +e

@@ -283,6 +283,40 @@ async fn llm_calls_are_genai_and_openinference_spans_with_cost_metrics_and_run_s
         v("gen_ai_client_operation_duration_seconds_count{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"ollama\",gen_ai_request_model=\"local-llama\",gen_ai_response_model=\"local-llama\"}"),
         1.0
     );
+    // The run's cost, once per run, by workflow.
+    assert_eq!(v("workflow_run_cost_usd_count{workflow=\"research\"}"), 1.0);
+    assert!(close(
+        v("workflow_run_cost_usd_sum{workflow=\"research\"}"),
+        mini_cost + answer_cost
+    ));
+    assert_eq!(
+        v("workflow_run_cost_usd_bucket{workflow=\"research\",le=\"0.1\"}"),
+        0.0
+    );
+    assert_eq!(
+        v("workflow_run_cost_usd_bucket{workflow=\"research\",le=\"0.5\"}"),
+        1.0
+    );
+    assert!(text.contains("# TYPE workflow_run_cost_usd histogram"));
+    // With the root's trace id as its exemplar (OpenMetrics).
+    let om = support::scrape(
+        obs.report().metrics_addr.unwrap(),
+        Some("application/openmetrics-text"),
+    )
+    .await;
+    let trace_id = root.span_context.trace_id().to_string();
+    let line = om
+        .lines()
+        .find(|l| {
+            l.starts_with("workflow_run_cost_usd_bucket{")
+                && l.contains("le=\"0.5\"")
+                && l.contains("workflow=\"research\"")
+        })
+        .unwrap_or_else(|| panic!("no bucket line:\n{om}"));
+    assert!(
+        line.contains(&format!("# {{trace_id=\"{trace_id}\"}}")),
+        "exemplar of the root's trace: {line}"
+    );
     support::promtool_accepts(&text);
     obs.shutdown(Duration::from_secs(2));
     std::fs::remove_file(prices).unwrap();

@@ -309,6 +309,10 @@ fn phoenix_end_to_end() {
         .find(|s| attr(s, "workflow.correlation_id").and_then(Value::as_str) == Some("phoenix-llm"))
         .unwrap();
     assert_eq!(
+        root["span_kind"], "CHAIN",
+        "a workflow root is an OpenInference chain: {root:#}"
+    );
+    assert_eq!(
         attr(root, "llm.token_count.total").and_then(Value::as_f64),
         Some(1_200.0)
     );

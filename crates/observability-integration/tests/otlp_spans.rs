@@ -38,10 +38,14 @@ async fn span_kind_name_and_totals_arrive_as_sent() {
     let Some(receiver) = start_receiver() else {
         return;
     };
-    for (protocol, port, transport) in [
-        (OtlpProtocol::Grpc, receiver.grpc, "grpc"),
-        (OtlpProtocol::HttpProtobuf, receiver.http, "http"),
+    // The last run opts in to the GenAI workflow convention, under
+    // another workflow name so its spans are told apart.
+    for (protocol, port, transport, invoke_workflow) in [
+        (OtlpProtocol::Grpc, receiver.grpc, "grpc", false),
+        (OtlpProtocol::HttpProtobuf, receiver.http, "http", false),
+        (OtlpProtocol::Grpc, receiver.grpc, "grpc", true),
     ] {
+        let workflow = if invoke_workflow { "plan" } else { "ask" };
         let cfg = ObservabilityConfig::builder()
             .env(EnvSource::None)
             .service_name("span-kind")
@@ -50,13 +54,15 @@ async fn span_kind_name_and_totals_arrive_as_sent() {
             .enable_prometheus(false)
             .metrics_export_interval(Duration::from_secs(3600))
             .schedule_delay(Duration::from_millis(50))
+            .llm_invoke_workflow_spans(invoke_workflow)
             .build()
             .unwrap();
         let obs = ObservabilityBuilder::new(cfg)
             .logs(false)
             .metrics(false)
             .build();
-        let wf = (lambda("prep", |x: u32| async move { Ok::<_, Error>(x) }) >> Chat).named("ask");
+        let wf =
+            (lambda("prep", |x: u32| async move { Ok::<_, Error>(x) }) >> Chat).named(workflow);
         wf.run(&WorkflowContext::new().with_telemetry(obs.telemetry()), 1)
             .await
             .unwrap();
@@ -64,7 +70,13 @@ async fn span_kind_name_and_totals_arrive_as_sent() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let got = loop {
             let got = spans(&received(&receiver, transport, "traces"));
-            if got.len() >= 3 || Instant::now() > deadline {
+            let n = got
+                .iter()
+                .filter(|s| attr(s, "workflow.correlation_id").is_some())
+                .count();
+            // The opt-in run's receiver also holds the first gRPC run's root.
+            let want = if invoke_workflow { 2 } else { 1 };
+            if n >= want || Instant::now() > deadline {
                 break got;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -74,12 +86,43 @@ async fn span_kind_name_and_totals_arrive_as_sent() {
                 .find(|s| s["name"] == n)
                 .unwrap_or_else(|| panic!("{transport}: no span {n}: {got:#?}"))
         };
-        let chat = by_name(CHAT_SPAN);
-        assert_eq!(chat["kind"], "SPAN_KIND_CLIENT", "{transport}");
-        let root = by_name("primitive.ask");
+        let root_name = if invoke_workflow {
+            format!("invoke_workflow {workflow}")
+        } else {
+            format!("primitive.{workflow}")
+        };
+        let root = by_name(&root_name);
         assert_eq!(root["kind"], "SPAN_KIND_INTERNAL", "{transport}");
+        let chat = got
+            .iter()
+            .find(|s| s["name"] == CHAT_SPAN && s["parentSpanId"] == root["spanId"])
+            .unwrap_or_else(|| panic!("{transport}: no {CHAT_SPAN} under {root_name}"));
+        assert_eq!(chat["kind"], "SPAN_KIND_CLIENT", "{transport}");
         assert_eq!(by_name("primitive.prep")["kind"], "SPAN_KIND_INTERNAL");
-        assert_eq!(chat["parentSpanId"], root["spanId"], "{transport}");
+        // The root is an OpenInference CHAIN; its steps get no kind of ours.
+        let string = |s: &Value, k: &str| {
+            attr(s, k)
+                .and_then(|v| v["stringValue"].as_str())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            string(root, "openinference.span.kind").as_deref(),
+            Some("CHAIN")
+        );
+        assert_eq!(
+            string(by_name("primitive.prep"), "openinference.span.kind"),
+            None
+        );
+        let (operation, workflow_attr) = (
+            string(root, "gen_ai.operation.name"),
+            string(root, "gen_ai.workflow.name"),
+        );
+        if invoke_workflow {
+            assert_eq!(operation.as_deref(), Some("invoke_workflow"));
+            assert_eq!(workflow_attr.as_deref(), Some(workflow));
+        } else {
+            assert_eq!((operation, workflow_attr), (None, None), "opt-in only");
+        }
         // protobuf's JSON writes int64 as a string.
         assert_eq!(
             attr(root, "llm.tokens.input").and_then(|v| v["intValue"].as_str()),

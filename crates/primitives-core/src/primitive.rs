@@ -84,7 +84,11 @@ where
     /// span while it runs with
     /// [`WorkflowContext::update_span_name`].
     fn span_name(&self) -> Cow<'_, str> {
-        Cow::Owned(format!("primitive.{}", self.name()))
+        Cow::Owned(format!(
+            "{}{}",
+            crate::semconv::SPAN_NAME_PREFIX,
+            self.name()
+        ))
     }
 
     /// The kind of this step's spans, asked for once per step. Defaults to

@@ -6,6 +6,9 @@
 /// Instrumentation scope name of everything this crate records.
 pub const SCOPE_NAME: &str = "primitives-core";
 
+/// What a step's default span name starts with: `primitive.<name>`.
+pub const SPAN_NAME_PREFIX: &str = "primitive.";
+
 /// Span attribute keys.
 pub mod attr {
     /// The step's name (`primitive.<name>` is the span name).

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::load::ConfigBuilder;
 use super::parse::{
-    count, parse_bool, parse_kv_list, parse_millis, parse_port, parse_protocol, ratio,
-    resource_list, some_count, some_text, text,
+    count, parse_bool, parse_capture, parse_kv_list, parse_millis, parse_port, parse_protocol,
+    ratio, resource_list, some_count, some_text, text,
 };
 use super::table::{arg_type, config_fields, Assign, Field, FromArg};
 use super::OtlpProtocol;
@@ -189,6 +189,17 @@ config_fields! {
     llm_pricing_file: Option<String> = None;
         file "llm_pricing_file", env ["OBSERVABILITY_LLM_PRICING_FILE"],
         parse some_text, arg String, default "none (the built-in table, dated)", notes "TOML file of `[models.\"name\"]` tables (`input`, `output`, optional `cache_read`, `cache_write`, `reasoning` USD per 1 M tokens, `aliases`); read and checked when the config is built";
+    /// Record prompts and completions on LLM spans (redacted, 4 KiB per
+    /// message). Default off: content is never recorded.
+    llm_capture_content: bool = false;
+        file "llm_capture_content", env ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"],
+        parse parse_capture, default "false", notes "true (or `span_only`, `span_and_event`): prompts and completions go on LLM spans as `gen_ai.input.messages`/`gen_ai.output.messages` (JSON) and `input.value`/`output.value`, each message through the redaction hook (`ObservabilityBuilder::llm_redactor`) and cut to 4096 bytes; user data, so off by default";
+    /// Name each run's root span `invoke_workflow {workflow}` with
+    /// `gen_ai.operation.name` and `gen_ai.workflow.name`, the GenAI
+    /// workflow convention (extra). Default off: `primitive.<name>`.
+    llm_invoke_workflow_spans: bool = false;
+        file "llm_invoke_workflow_spans", env ["OBSERVABILITY_LLM_INVOKE_WORKFLOW_SPANS"],
+        parse parse_bool, default "false", notes "true: a run's root span is named `invoke_workflow {workflow}` with `gen_ai.operation.name=invoke_workflow` and `gen_ai.workflow.name` (GenAI conventions 1.41); roots always carry `openinference.span.kind=CHAIN`";
 
     /// `OTEL_SDK_DISABLED`: install nothing, report so.
     sdk_disabled: bool = false;

@@ -19,6 +19,31 @@ pub(super) fn parse_bool(
     }
 }
 
+/// A boolean, or the values the GenAI instrumentations give
+/// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `span_only` and
+/// `span_and_event` (content on spans: true), `no_content` (false).
+/// `event_only` is refused: content goes on spans only here.
+pub(super) fn parse_capture(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<bool, ConfigError> {
+    const ACCEPTED: &str = "true, false, span_only, span_and_event, no_content";
+    match v.trim().to_ascii_lowercase().as_str() {
+        "span_only" | "span_and_event" => Ok(true),
+        "no_content" => Ok(false),
+        "event_only" => Err(err(
+            field,
+            v,
+            origin,
+            "content is recorded on spans only, not as events",
+            ACCEPTED,
+        )),
+        _ => parse_bool(field, v, origin)
+            .map_err(|_| err(field, v, origin, "not a boolean", ACCEPTED)),
+    }
+}
+
 pub(super) fn parse_num<T: std::str::FromStr>(
     field: &'static str,
     v: &str,

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::SpanKind;
 use primitives_core::{async_trait, Error, Primitive, WorkflowContext};
 
-use super::record::{check_with, record_with, LlmOutcome, LlmRequest, PerTelemetry};
-use super::TokenUsage;
+use super::record::{check_with, kept, record_with, LlmOutcome, LlmRequest, PerTelemetry};
+use super::{LlmMessage, NoPrompt, PromptOf, TokenUsage};
 
 /// What a provider's response says about the call. Implement it on your
 /// response type so [`LlmCall`] can record it.
@@ -38,6 +38,12 @@ pub trait LlmResponse {
     fn time_to_first_chunk(&self) -> Option<Duration> {
         None
     }
+
+    /// The completion's messages. Asked for only while the setup captures
+    /// content (`llm_capture_content`); never recorded otherwise.
+    fn output_messages(&self) -> Vec<LlmMessage> {
+        Vec::new()
+    }
 }
 
 /// Runs a step that calls an LLM (its output an [`LlmResponse`]) as one
@@ -57,16 +63,19 @@ pub trait LlmResponse {
 /// and may overshoot.
 ///
 /// The inner step is called directly (it gets no span of its own): the
-/// call is this one span. Prompts and completions are never recorded.
-pub struct LlmCall<P> {
+/// call is this one span. Prompts ([`prompt`](Self::prompt)) and
+/// completions ([`LlmResponse::output_messages`]) are recorded only when
+/// the setup opts in to content capture, redacted and cut per message.
+pub struct LlmCall<P, F = NoPrompt> {
     inner: P,
     request: LlmRequest,
     name: Cow<'static, str>,
     span_name: String,
+    prompt: F,
     metrics: PerTelemetry,
 }
 
-impl<P> fmt::Debug for LlmCall<P> {
+impl<P, F> fmt::Debug for LlmCall<P, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LlmCall")
             .field("name", &self.name)
@@ -84,7 +93,27 @@ impl<P> LlmCall<P> {
             inner,
             request,
             name: Cow::Borrowed("llm"),
+            prompt: NoPrompt,
             metrics: PerTelemetry::default(),
+        }
+    }
+}
+
+impl<P, F> LlmCall<P, F> {
+    /// How to read the prompt's messages from the step's input, for
+    /// content capture: `prompt` is called only while the setup captures
+    /// content.
+    pub fn prompt<In, G>(self, prompt: G) -> LlmCall<P, G>
+    where
+        G: Fn(&In) -> Vec<LlmMessage> + Send + Sync + 'static,
+    {
+        LlmCall {
+            inner: self.inner,
+            request: self.request,
+            name: self.name,
+            span_name: self.span_name,
+            prompt,
+            metrics: self.metrics,
         }
     }
 
@@ -102,17 +131,31 @@ impl<P> LlmCall<P> {
 }
 
 #[async_trait]
-impl<In, P> Primitive<In> for LlmCall<P>
+impl<In, P, F> Primitive<In> for LlmCall<P, F>
 where
     In: Send + 'static,
     P: Primitive<In>,
     P::Output: LlmResponse,
+    F: PromptOf<In>,
 {
     type Output = P::Output;
     async fn execute(&self, ctx: &WorkflowContext, input: In) -> Result<P::Output, Error> {
         check_with(&self.metrics, ctx)?;
+        let capture = kept(&self.metrics, ctx).filter(|k| k.content().capture);
+        let prompt = match &capture {
+            Some(_) => self.prompt.messages(&input),
+            None => Vec::new(),
+        };
         let start = Instant::now();
-        let response = self.inner.execute(ctx, input).await?;
+        let response = self.inner.execute(ctx, input).await;
+        if let Some(k) = &capture {
+            let output = match &response {
+                Ok(r) => r.output_messages(),
+                Err(_) => Vec::new(),
+            };
+            k.content().record(ctx, &prompt, &output);
+        }
+        let response = response?;
         let outcome = LlmOutcome {
             response_model: response.response_model().map(str::to_owned),
             usage: response.usage(),
@@ -140,4 +183,4 @@ where
     }
 }
 
-primitives_core::compose_operators!(LlmCall[P]);
+primitives_core::compose_operators!(LlmCall[P, F]);

@@ -7,12 +7,20 @@
 //! GenAI and the OpenInference conventions, metrics, and run totals.
 
 mod call;
+mod content;
 pub mod names;
 mod pricing;
 mod record;
+mod run_cost;
 
 pub use call::{LlmCall, LlmResponse};
+pub(crate) use content::ContentPolicy;
+pub use content::{LlmMessage, NoPrompt, PromptOf, Redactor, MAX_MESSAGE_BYTES};
 pub use pricing::{CallCost, ModelPrice, Pricing, PricingError, TokenUsage, BUILTIN_PRICES_DATE};
 pub(crate) use record::record_avoided;
 pub(crate) use record::LlmSettings;
-pub use record::{check_llm_budget, record_llm_call, LlmOutcome, LlmRequest};
+pub use record::{
+    capture_llm_content, check_llm_budget, record_llm_call, record_llm_content, LlmOutcome,
+    LlmRequest,
+};
+pub(crate) use run_cost::RunCostObserver;

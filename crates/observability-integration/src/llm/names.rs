@@ -24,6 +24,20 @@ pub mod attr {
     pub const GEN_AI_REASONING_TOKENS: &str = "gen_ai.usage.reasoning.output_tokens";
     /// GenAI: seconds to the first chunk of a streamed response.
     pub const GEN_AI_TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+    /// GenAI: the workflow of an `invoke_workflow` root span (opt-in).
+    pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
+    /// GenAI (opt-in content): the prompt's messages, JSON.
+    pub const GEN_AI_INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// GenAI (opt-in content): the completion's messages, JSON.
+    pub const GEN_AI_OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// OpenInference (opt-in content): the prompt.
+    pub const INPUT_VALUE: &str = "input.value";
+    /// OpenInference: the prompt's MIME type.
+    pub const INPUT_MIME_TYPE: &str = "input.mime_type";
+    /// OpenInference (opt-in content): the completion.
+    pub const OUTPUT_VALUE: &str = "output.value";
+    /// OpenInference: the completion's MIME type.
+    pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
     /// GenAI metric attribute: `input` or `output`.
     pub const GEN_AI_TOKEN_TYPE: &str = "gen_ai.token.type";
     /// OpenInference: `LLM` on calls, `CHAIN` on workflow roots.
@@ -87,6 +101,8 @@ pub mod metric {
     pub const COST_AVOIDED: &str = "llm_cost_avoided_usd";
     /// Counter: calls refused by a spent run budget, by workflow.
     pub const BUDGET_EXCEEDED: &str = "llm_budget_exceeded";
+    /// Histogram (USD): each run's cost, by workflow.
+    pub const RUN_COST: &str = "workflow_run_cost_usd";
     /// Label: the response model, else the request model.
     pub const MODEL_LABEL: &str = "model";
     /// Label: `prompt`, `completion`, `total`, `cache_read`, `cache_write`, `reasoning`.

@@ -13,7 +13,7 @@ use primitives_core::semconv::label;
 use primitives_core::{Amount, Error, Telemetry, WorkflowContext};
 
 use super::names::{attr, metric, total, DURATION_BUCKETS, TOKEN_BUCKETS};
-use super::{CallCost, Pricing, TokenUsage};
+use super::{CallCost, ContentPolicy, LlmMessage, Pricing, TokenUsage};
 
 /// What an LLM call asked for: provider, operation and requested model.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,8 @@ pub struct LlmOutcome {
 /// (the built-in table for a telemetry built elsewhere).
 pub(crate) struct LlmSettings {
     pub(crate) pricing: Pricing,
+    /// Prompts and completions: off unless the setup opted in.
+    pub(crate) content: ContentPolicy,
 }
 
 /// The LLM instruments of one telemetry.
@@ -151,6 +153,7 @@ impl Kept {
         Kept {
             settings: t.extension(|_| LlmSettings {
                 pricing: Pricing::builtin_ref().clone(),
+                content: ContentPolicy::default(),
             }),
             instruments: t.meter().map(Instruments::new),
         }
@@ -160,9 +163,32 @@ impl Kept {
 /// A recorder's handle on the telemetry it runs under.
 pub(crate) type PerTelemetry = crate::per_telemetry::PerTelemetry<Kept>;
 
-/// The instruments of the telemetry `ctx` runs under.
-fn instruments(cache: &PerTelemetry, ctx: &WorkflowContext) -> Option<Arc<Kept>> {
+impl Kept {
+    /// The content policy in force.
+    pub(crate) fn content(&self) -> &ContentPolicy {
+        &self.settings.content
+    }
+}
+
+/// The settings and instruments of the telemetry `ctx` runs under.
+pub(crate) fn kept(cache: &PerTelemetry, ctx: &WorkflowContext) -> Option<Arc<Kept>> {
     ctx.telemetry().map(|t| cache.get(t, Kept::of).0)
+}
+
+/// Whether the setup `ctx` runs under records prompts and completions
+/// (`llm_capture_content`): a step that calls the provider itself asks
+/// before building the messages for [`record_llm_content`].
+pub fn capture_llm_content(ctx: &WorkflowContext) -> bool {
+    kept(shared(), ctx).is_some_and(|k| k.content().capture)
+}
+
+/// Records a call's prompt and completion on the current step's span,
+/// redacted and cut to [`MAX_MESSAGE_BYTES`](super::MAX_MESSAGE_BYTES) per
+/// message, when the setup opted in to content capture; nothing otherwise.
+pub fn record_llm_content(ctx: &WorkflowContext, input: &[LlmMessage], output: &[LlmMessage]) {
+    if let Some(k) = kept(shared(), ctx) {
+        k.content().record(ctx, input, output);
+    }
 }
 
 fn shared() -> &'static PerTelemetry {
@@ -181,7 +207,7 @@ pub fn check_llm_budget(ctx: &WorkflowContext) -> Result<(), Error> {
 pub(crate) fn check_with(cache: &PerTelemetry, ctx: &WorkflowContext) -> Result<(), Error> {
     let refused = ctx.check_budgets();
     if refused.is_err() {
-        if let Some(k) = instruments(cache, ctx) {
+        if let Some(k) = kept(cache, ctx) {
             if let Some(i) = &k.instruments {
                 let workflow = ctx.workflow_name().unwrap_or("unknown").to_owned();
                 i.budget_exceeded
@@ -195,7 +221,7 @@ pub(crate) fn check_with(cache: &PerTelemetry, ctx: &WorkflowContext) -> Result<
 /// Counts what an enhanced-cache hit avoided: `spent` is what its value
 /// cost when computed (the run totals its miss added).
 pub(crate) fn record_avoided(ctx: &WorkflowContext, spent: &[(Cow<'static, str>, Amount)]) {
-    let Some(k) = instruments(shared(), ctx) else {
+    let Some(k) = kept(shared(), ctx) else {
         return;
     };
     let Some(i) = &k.instruments else {
@@ -231,7 +257,7 @@ pub(crate) fn record_with(
     outcome: &LlmOutcome,
     took: Duration,
 ) {
-    let kept = instruments(cache, ctx);
+    let kept = kept(cache, ctx);
     let model: &str = outcome.response_model.as_deref().unwrap_or(&request.model);
     let cost = match (&kept, &outcome.usage) {
         (Some(k), Some(u)) => k.settings.pricing.cost(model, u),

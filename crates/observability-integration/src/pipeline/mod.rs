@@ -15,6 +15,7 @@
 
 mod limits;
 mod queue;
+mod roots;
 mod worker;
 
 use std::fmt;
@@ -31,6 +32,7 @@ use primitives_core::sink::{FinishedSpan, SpanSink};
 pub(crate) use limits::SpanLimits;
 pub(crate) use queue::Queue;
 use queue::{lock, Item};
+pub(crate) use roots::RootSpans;
 pub(crate) use worker::Outlet;
 use worker::Worker;
 
@@ -48,6 +50,8 @@ pub(crate) struct PipelineOptions {
     pub(crate) immediate: bool,
     /// Applied to every span before export.
     pub(crate) limits: SpanLimits,
+    /// How run roots are dressed.
+    pub(crate) roots: RootSpans,
 }
 
 /// The span pipeline: queue, exporter thread and exporters. A
@@ -86,6 +90,7 @@ impl SpanPipeline {
             rt: rt.clone(),
             scope: primitives_core::telemetry::instrumentation_scope(),
             limits: options.limits,
+            roots: options.roots,
             batch: options.max_export_batch_size.max(1),
             delay: if options.immediate {
                 Duration::from_millis(1)

@@ -62,6 +62,7 @@ pub(super) struct Worker {
     pub(super) rt: ObsRuntime,
     pub(super) scope: InstrumentationScope,
     pub(super) limits: super::SpanLimits,
+    pub(super) roots: super::RootSpans,
     pub(super) batch: usize,
     pub(super) delay: Duration,
 }
@@ -189,7 +190,8 @@ impl Worker {
         match item {
             Item::Sdk(data) => *data,
             Item::Step(span) => {
-                let p = span.into_parts();
+                let mut p = span.into_parts();
+                self.roots.dress(&mut p);
                 let mut events = SpanEvents::default();
                 events.events = p.events;
                 events.dropped_count = p.dropped_events_count;

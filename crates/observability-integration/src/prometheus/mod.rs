@@ -14,6 +14,7 @@ mod histograms;
 mod names;
 mod points;
 mod process;
+mod run_costs;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,6 +31,8 @@ pub use names::{bounded, sanitize_label, sanitize_name, unit_for, MAX_SERIES_TEX
 use bridge::OtelBridge;
 use histograms::{AtomicDurations, StepDurations, StepHistogram};
 use process::ProcessCollector;
+pub(crate) use run_costs::RunCosts;
+pub use run_costs::RUN_COST_BUCKETS;
 
 type Labels = Vec<(String, String)>;
 type TraceLabels = Vec<(String, String)>;
@@ -94,6 +97,7 @@ pub struct PrometheusMetrics {
     openmetrics: Arc<Registry>,
     reader: SharedReader,
     durations: Option<Arc<dyn primitives_core::sink::DurationObserver>>,
+    run_costs: Option<RunCosts>,
     guard: Arc<CardinalityGuard>,
 }
 
@@ -165,8 +169,12 @@ impl PrometheusMetrics {
                 Durations::Atomic(StepDurations::new(guard.clone(), opts.cardinality_limit))
             }
         });
+        let run_costs = opts.exemplars.then(|| RunCosts::new(guard.clone()));
         let skip = if opts.exemplars {
-            vec![(SCOPE_NAME, metric::PRIMITIVE_DURATION)]
+            vec![
+                (SCOPE_NAME, metric::PRIMITIVE_DURATION),
+                (SCOPE_NAME, run_costs::SERIES),
+            ]
         } else {
             Vec::new()
         };
@@ -176,6 +184,13 @@ impl PrometheusMetrics {
             let mut registry = Registry::default();
             if let Some(d) = &durations {
                 d.register(&mut registry);
+            }
+            if let Some(c) = &run_costs {
+                registry.register(
+                    run_costs::SERIES,
+                    "What each workflow run's priced LLM calls cost, USD",
+                    c.family.clone(),
+                );
             }
             registry.register_collector(Box::new(OtelBridge {
                 reader: reader.clone(),
@@ -196,6 +211,7 @@ impl PrometheusMetrics {
             openmetrics: registry(true),
             reader,
             durations: durations.map(Durations::observer),
+            run_costs,
             guard,
         }
     }
@@ -208,6 +224,12 @@ impl PrometheusMetrics {
     /// The duration observer to give the core's telemetry (exemplars).
     pub fn duration_observer(&self) -> Option<Arc<dyn primitives_core::sink::DurationObserver>> {
         self.durations.clone()
+    }
+
+    /// The run-cost histograms (`workflow_run_cost_usd`), served with
+    /// exemplars.
+    pub(crate) fn run_costs(&self) -> Option<RunCosts> {
+        self.run_costs.clone()
     }
 
     /// Prometheus text format 0.0.4.

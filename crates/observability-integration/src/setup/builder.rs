@@ -30,6 +30,7 @@ pub struct ObservabilityBuilder {
     metrics: bool,
     logs: bool,
     log_writer: Option<BoxMakeWriter>,
+    redactor: Option<crate::llm::Redactor>,
 }
 
 impl fmt::Debug for ObservabilityBuilder {
@@ -41,6 +42,7 @@ impl fmt::Debug for ObservabilityBuilder {
             .field("tracing", &self.tracing)
             .field("metrics", &self.metrics)
             .field("logs", &self.logs)
+            .field("llm_redactor", &self.redactor.is_some())
             .finish()
     }
 }
@@ -87,6 +89,7 @@ impl ObservabilityBuilder {
             metrics: true,
             logs: true,
             log_writer: None,
+            redactor: None,
         }
     }
 
@@ -130,6 +133,30 @@ impl ObservabilityBuilder {
         W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
     {
         self.log_writer = Some(BoxMakeWriter::new(writer));
+        self
+    }
+
+    /// Rewrites each prompt and completion message before it is recorded,
+    /// when `llm_capture_content` is on (masks e-mail addresses, keys,
+    /// account numbers, …). Runs on the application's thread for every
+    /// message of every captured call: keep it cheap.
+    ///
+    /// ```
+    /// # use observability_integration::{EnvSource, ObservabilityBuilder, ObservabilityConfig};
+    /// let cfg = ObservabilityConfig::builder()
+    ///     .env(EnvSource::None)
+    ///     .llm_capture_content(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let builder = ObservabilityBuilder::new(cfg)
+    ///     .llm_redactor(|text: &str| text.replace("hunter2", "[redacted]"));
+    /// # drop(builder);
+    /// ```
+    pub fn llm_redactor<F>(mut self, redact: F) -> Self
+    where
+        F: Fn(&str) -> String + Send + Sync + 'static,
+    {
+        self.redactor = Some(std::sync::Arc::new(redact));
         self
     }
 
@@ -187,7 +214,7 @@ impl ObservabilityBuilder {
             other_metric_readers: metrics.other_readers,
             id: super::observability::next_id(),
         };
-        obs.telemetry = obs.build_telemetry();
+        obs.telemetry = obs.build_telemetry(self.redactor);
         obs
     }
 

@@ -111,7 +111,10 @@ impl Observability {
         self.telemetry.clone()
     }
 
-    pub(super) fn build_telemetry(&self) -> primitives_core::Telemetry {
+    pub(super) fn build_telemetry(
+        &self,
+        redact: Option<crate::llm::Redactor>,
+    ) -> primitives_core::Telemetry {
         let mut b = primitives_core::Telemetry::builder()
             .in_process_metrics(!self.report.sdk_disabled)
             .correlation_in_context(self.log_writer.is_some() && self.config.log_correlation);
@@ -138,6 +141,24 @@ impl Observability {
                 .duration_observer(observer)
                 .skip_otel_duration_histogram(!self.other_metric_readers);
         }
+        let cost = crate::llm::RunCostObserver::new(
+            self.meter_provider
+                .as_ref()
+                .filter(|_| self.metered && self.other_metric_readers)
+                .map(|mp| {
+                    opentelemetry::metrics::MeterProvider::meter_with_scope(
+                        &mp.0,
+                        primitives_core::telemetry::instrumentation_scope(),
+                    )
+                })
+                .as_ref(),
+            self.prometheus
+                .as_ref()
+                .and_then(PrometheusMetrics::run_costs),
+        );
+        if cost.is_useful() {
+            b = b.run_observer(Arc::new(cost));
+        }
         let telemetry = b.build();
         // LLM calls price with the config's table (checked when the config
         // was built; the built-in one if the file went away since).
@@ -145,7 +166,11 @@ impl Observability {
             tracing::warn!(target: "observability_integration::llm", error = %e, "using the built-in LLM pricing table");
             crate::llm::Pricing::builtin()
         });
-        telemetry.extension(|_| crate::llm::LlmSettings { pricing });
+        let content = crate::llm::ContentPolicy {
+            capture: self.config.llm_capture_content,
+            redact,
+        };
+        telemetry.extension(|_| crate::llm::LlmSettings { pricing, content });
         telemetry
     }
 

@@ -14,7 +14,7 @@ use crate::export::bridge::BridgeSpanExporter;
 use crate::export::otlp::{build_otlp_spans, otlp_name, probe};
 use crate::export::ConsoleSpanExporter;
 use crate::pipeline::{
-    ExporterView, Outlet, PipelineOptions, PipelineProcessor, SpanLimits, SpanPipeline,
+    ExporterView, Outlet, PipelineOptions, PipelineProcessor, RootSpans, SpanLimits, SpanPipeline,
 };
 use crate::runtime::ObsRuntime;
 
@@ -168,6 +168,9 @@ pub(super) fn build(
             schedule_delay: cfg.schedule_delay,
             immediate: !cfg.batch_span_processor,
             limits: SpanLimits::of(cfg),
+            roots: RootSpans {
+                invoke_workflow: cfg.llm_invoke_workflow_spans,
+            },
         };
         let queue = SpanPipeline::queue(&options);
         let outlets: Vec<Outlet> = factories

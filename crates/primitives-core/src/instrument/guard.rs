@@ -14,9 +14,10 @@ use crate::clock::Stamp;
 use crate::context::WorkflowContext;
 use crate::error::Error;
 use crate::semconv::{attr, label};
-use crate::sink::BoundDurationObserver;
+use crate::sink::{BoundDurationObserver, RunEnd};
 use crate::stats::{Outcome, Stats};
 use crate::telemetry::Telemetry;
+use crate::totals::RunTotals;
 
 /// A step's end: the clock reading, and its wall-clock time computed at
 /// most once (for the span's end and the exemplar).
@@ -97,6 +98,7 @@ impl<'a> Guard<'a> {
         self.done = true;
         let end = End::now();
         let took = self.start.until(end.stamp);
+        let totals = self.run_totals();
         if let Some(span) = self.span() {
             // Success leaves the status Unset, as the OpenTelemetry spec
             // asks of instrumentation libraries.
@@ -105,13 +107,14 @@ impl<'a> Guard<'a> {
                 span.set_attribute(KeyValue::new(attr::ERROR_TYPE, e.error_type().to_owned()));
                 span.set_status(Status::error(e.to_string()));
             }
-            if self.root {
-                self.write_totals(&span);
+            if let Some(t) = &totals {
+                span.set_attributes(t.attributes());
             }
             span.end_with_timestamp(end.wall());
         }
         let status = if err.is_some() { "error" } else { "ok" };
         self.record_metrics(took, &end, err.map(Error::error_type), status);
+        self.observe_run(totals.as_ref(), took, &end, status);
         if let Some(stats) = &self.stats {
             stats.record(
                 took,
@@ -158,11 +161,35 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// The run's totals on its root span.
-    fn write_totals(&self, span: &opentelemetry::trace::SpanRef<'_>) {
-        if let Some(totals) = self.ctx.run_totals_if_any() {
-            span.set_attributes(totals.attributes());
-        }
+    /// The run's totals, at its root (when anything was added).
+    fn run_totals(&self) -> Option<RunTotals> {
+        self.root.then(|| self.ctx.run_totals_if_any()).flatten()
+    }
+
+    /// Tells the run observer, at a root, that the run ended.
+    fn observe_run(
+        &self,
+        totals: Option<&RunTotals>,
+        took: Duration,
+        end: &End,
+        status: &'static str,
+    ) {
+        let (true, Some(obs)) = (self.root, &self.tel.run_observer) else {
+            return;
+        };
+        let span = self.span();
+        let sampled = span
+            .as_ref()
+            .map(|s| s.span_context())
+            .filter(|sc| sc.is_sampled())
+            .map(|sc| (sc, end.wall()));
+        obs.run_ended(&RunEnd {
+            workflow: &self.meta.name,
+            status,
+            seconds: took.as_secs_f64(),
+            totals,
+            sampled,
+        });
     }
 
     /// Hands the duration, with this step's span context when traced, to
@@ -190,14 +217,16 @@ impl Drop for Guard<'_> {
         // Cancelled: the future was dropped before it finished.
         let end = End::now();
         let took = self.start.until(end.stamp);
+        let totals = self.run_totals();
         if let Some(span) = self.span() {
             span.set_attribute(KeyValue::new(attr::PRIMITIVE_CANCELLED, true));
-            if self.root {
-                self.write_totals(&span);
+            if let Some(t) = &totals {
+                span.set_attributes(t.attributes());
             }
             span.end_with_timestamp(end.wall());
         }
         self.record_metrics(took, &end, None, "cancelled");
+        self.observe_run(totals.as_ref(), took, &end, "cancelled");
         if let Some(stats) = &self.stats {
             stats.record(took, Outcome::Cancelled);
         }

@@ -83,6 +83,9 @@ pub struct SpanParts {
     pub links: Vec<Link>,
     /// Links over [`SPAN_LIMIT`].
     pub dropped_links_count: u32,
+    /// Whether this is a run's root span (it carries the run's identity
+    /// and totals).
+    pub run_root: bool,
     /// Status (Unset on success).
     pub status: Status,
 }
@@ -106,6 +109,7 @@ impl FinishedSpan {
     /// The export shape.
     pub fn into_parts(self) -> SpanParts {
         let extra = self.extra.map(|e| *e).unwrap_or_default();
+        let run_root = self.run.is_some();
         let mut attributes = step_attributes(
             &self.primitive,
             self.primitive_type,
@@ -130,6 +134,7 @@ impl FinishedSpan {
             links: extra.links,
             dropped_links_count: extra.dropped_links,
             status: extra.status,
+            run_root,
         }
     }
 }

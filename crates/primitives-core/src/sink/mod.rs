@@ -14,6 +14,8 @@
 //!   certain to be dropped build nothing.
 //! - [`DurationObserver`] receives every step duration with its span context
 //!   (for exemplars).
+//! - [`RunObserver`] receives every run's end at its root, with the run's
+//!   totals (for run-level metrics of what the run spent).
 //!
 //! The span still lives in the step's OpenTelemetry context as a real
 //! [`opentelemetry::trace::Span`]: user code calling
@@ -82,4 +84,30 @@ pub trait BoundDurationObserver: Send + Sync + 'static {
         seconds: f64,
         sampled: Option<(&opentelemetry::trace::SpanContext, std::time::SystemTime)>,
     );
+}
+
+/// Receives the end of every workflow run, once, at its root step: for
+/// run-level metrics over what a run spent (the integration's
+/// `workflow_run_cost_usd`), with the root's span context for exemplars.
+pub trait RunObserver: Send + Sync + 'static {
+    /// One finished run. Called on the application's thread: an
+    /// implementation must not block.
+    fn run_ended(&self, run: &RunEnd<'_>);
+}
+
+/// A finished run, as a [`RunObserver`] sees it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RunEnd<'a> {
+    /// The root step's name (the `workflow` label).
+    pub workflow: &'a str,
+    /// `ok`, `error` or `cancelled`.
+    pub status: &'static str,
+    /// The run's duration.
+    pub seconds: f64,
+    /// The run's totals, when anything was added to them.
+    pub totals: Option<&'a crate::totals::RunTotals>,
+    /// The root span's context and end time, when it was sampled (an
+    /// exemplar candidate).
+    pub sampled: Option<(&'a opentelemetry::trace::SpanContext, std::time::SystemTime)>,
 }

@@ -10,7 +10,7 @@ use opentelemetry::trace::{Span, TracerProvider};
 
 use super::instruments::Instruments;
 use super::{instrumentation_scope, Telemetry};
-use crate::sink::{DurationObserver, SamplingHint, SpanSink};
+use crate::sink::{DurationObserver, RunObserver, SamplingHint, SpanSink};
 use crate::stats::StatsRegistry;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -23,6 +23,7 @@ pub struct TelemetryBuilder {
     meter: Option<Meter>,
     in_process: bool,
     duration_observer: Option<Arc<dyn DurationObserver>>,
+    run_observer: Option<Arc<dyn RunObserver>>,
     identity_in_context: bool,
     skip_otel_duration: bool,
     sampling: Option<SamplingHint>,
@@ -83,6 +84,13 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Sends every run's end (workflow, status, duration, totals, the
+    /// root's span context) to `observer`, once per run.
+    pub fn run_observer(mut self, observer: Arc<dyn RunObserver>) -> Self {
+        self.run_observer = Some(observer);
+        self
+    }
+
     /// Put the run's correlation id into the OpenTelemetry context of its
     /// root span, for log formatters ([`crate::current_correlation_id`]).
     /// Costs one context allocation per run; off by default.
@@ -133,6 +141,7 @@ impl TelemetryBuilder {
             meter: self.meter,
             extensions: Arc::default(),
             duration_observer: self.duration_observer,
+            run_observer: self.run_observer,
             identity_in_context: self.identity_in_context,
             otel_duration,
             sampling,

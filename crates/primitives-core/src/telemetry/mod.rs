@@ -27,7 +27,7 @@ pub use global::{clear_global, global, primitive_metrics, set_global};
 pub(crate) use instruments::Instruments;
 
 use crate::semconv::SCOPE_NAME;
-use crate::sink::{DurationObserver, SamplingHint, SpanSink};
+use crate::sink::{DurationObserver, RunObserver, SamplingHint, SpanSink};
 use crate::stats::{PrimitiveMetrics, StatsRegistry};
 
 /// A value kept with a telemetry, by type.
@@ -57,6 +57,7 @@ pub struct Telemetry {
     pub(crate) extensions: Arc<Mutex<Vec<Extension>>>,
     pub(crate) stats: Option<Arc<StatsRegistry>>,
     pub(crate) duration_observer: Option<Arc<dyn DurationObserver>>,
+    pub(crate) run_observer: Option<Arc<dyn RunObserver>>,
     /// Store the run's identity in the OTel context (for log formatters).
     pub(crate) identity_in_context: bool,
     /// Record `primitive_duration` through the OTel meter.
@@ -74,6 +75,7 @@ impl fmt::Debug for Telemetry {
             .field("metrics", &self.instruments.is_some())
             .field("in_process_metrics", &self.stats.is_some())
             .field("duration_observer", &self.duration_observer.is_some())
+            .field("run_observer", &self.run_observer.is_some())
             .finish()
     }
 }
