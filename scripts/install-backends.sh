@@ -5,6 +5,8 @@
 #   - Prometheus (Debian package, with promtool).
 #   - prometheus-client (the official Python client): its parsers read our
 #     expositions back in both formats (0.0.4 text and OpenMetrics).
+#   - opentelemetry-sdk (the official Python SDK): an HTTP peer for the
+#     trace-context and baggage interop tests.
 # Everything Python goes into .backends/venv (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +26,9 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import phoenix, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc, prometheus_client.openmetrics.parser" 2>/dev/null; then
-  echo "installing Python backends into $VENV (arize-phoenix, opentelemetry-proto, grpcio, prometheus-client)"
+if ! "$VENV/bin/python" -c "import phoenix, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc, prometheus_client.openmetrics.parser, opentelemetry.sdk.trace, opentelemetry.propagate" 2>/dev/null; then
+  echo "installing Python backends into $VENV (arize-phoenix, opentelemetry-proto, grpcio, prometheus-client, opentelemetry-sdk)"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "arize-phoenix==20.26.1" "opentelemetry-proto" "grpcio" "protobuf" "prometheus-client==0.21.1"
+    "arize-phoenix==20.26.1" "opentelemetry-proto" "grpcio" "protobuf" "prometheus-client==0.21.1" "opentelemetry-sdk"
 fi
 echo "backends ready: $(command -v prometheus) ($(prometheus --version 2>&1 | head -1)), phoenix $("$VENV/bin/python" -c 'import phoenix; print(phoenix.__version__)' 2>/dev/null || echo '?')"

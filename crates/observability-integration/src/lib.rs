@@ -31,13 +31,16 @@
 mod accounting;
 pub mod config;
 pub mod export;
-mod http;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod llm;
 pub mod logs;
+mod metrics_server;
 mod per_telemetry;
 mod pipeline;
 pub mod primitives;
 pub mod prometheus;
+pub mod propagation;
 mod reader;
 mod runtime;
 mod setup;

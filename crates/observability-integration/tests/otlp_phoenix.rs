@@ -325,6 +325,9 @@ fn phoenix_end_to_end() {
             < 1e-12
     );
 
+    // Two processes, one trace: examples/cross_service exporting here.
+    support::cross_service::check(&rt, &phoenix);
+
     // 10 000 queued spans, shutdown from a current_thread runtime's thread.
     let obs = ObservabilityBuilder::new(
         cfg(phoenix.grpc_endpoint(), OtlpProtocol::Grpc, "bulk")

@@ -184,6 +184,12 @@ config_fields! {
         file "link_attribute_count_limit", env ["OTEL_LINK_ATTRIBUTE_COUNT_LIMIT"],
         parse count, default "128", notes "attributes per span link";
 
+    /// The HTTP header that carries the correlation id between services
+    /// (extra). Default `x-correlation-id`.
+    correlation_id_header: String = crate::propagation::DEFAULT_CORRELATION_HEADER.into();
+        file "correlation_id_header", env ["OBSERVABILITY_CORRELATION_ID_HEADER"],
+        parse text, default "`x-correlation-id`", notes "lowercase header name; the server layer reads it (an incoming id is used only if it is 1 to 128 characters of `[A-Za-z0-9._:-]`, else a new one is made) and echoes it, the client sends it; never a metric label";
+
     /// TOML table of LLM prices (USD per million tokens by model) used in
     /// place of the built-in one (extra). Default none: the built-in table.
     llm_pricing_file: Option<String> = None;

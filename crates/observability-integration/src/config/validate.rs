@@ -177,6 +177,15 @@ impl ObservabilityConfig {
                 ));
             }
         }
+        if let Some(problem) = correlation_header_problem(&self.correlation_id_header) {
+            return Err(err(
+                "correlation_id_header",
+                &self.correlation_id_header,
+                &o("correlation_id_header", &self.correlation_id_header),
+                problem,
+                "a lowercase HTTP header name such as x-correlation-id or x-request-id",
+            ));
+        }
         if !self.batch_span_processor && self.exports_otlp_traces() {
             return Err(err(
                 "batch_span_processor",
@@ -227,4 +236,24 @@ impl ObservabilityConfig {
         }
         Ok(())
     }
+}
+
+/// Why `name` can't be the correlation-id header, if it can't.
+fn correlation_header_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("is empty");
+    }
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        || name.bytes().any(|b| b.is_ascii_uppercase())
+    {
+        return Some("is not a lowercase HTTP header name");
+    }
+    let reserved = [
+        crate::propagation::header::TRACEPARENT,
+        crate::propagation::header::TRACESTATE,
+        crate::propagation::header::BAGGAGE,
+    ];
+    reserved
+        .contains(&name)
+        .then_some("is a trace-context header, which the propagator owns")
 }

@@ -1,129 +1,62 @@
-//! The integration's HTTP server: serves any axum `Router` on the
-//! integration's runtime, bound up front so a port in use is an immediate,
-//! reportable error. The metrics router is the first tenant.
+//! One request across services is one trace: a tower layer for HTTP
+//! servers ([`ObservabilityLayer`], axum and any tower HTTP service) and a
+//! reqwest middleware for clients ([`ObservabilityMiddleware`]), both
+//! carrying W3C trace context, baggage and the correlation id
+//! ([`crate::propagation`]), with the HTTP semantic conventions' spans and
+//! duration histograms. Feature `http` (on by default).
+//!
+//! Neither copies user data into spans or labels: the server records the
+//! route template (`/users/{id}`), never the raw path; the client records
+//! the server's address and port, never the URL's path or query.
 
-mod metrics;
-mod serve;
+mod client;
+mod instruments;
+mod server;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+pub use client::ObservabilityMiddleware;
+pub use server::{ObservabilityLayer, ObservabilityService, TracedContext};
 
-use axum::Router;
-
-pub(crate) use metrics::metrics_router;
-pub(crate) use serve::{Limits, ServerStats};
-
-use crate::prometheus::PrometheusMetrics;
-use crate::runtime::ObsRuntime;
-
-/// A running server; stops when dropped.
-#[derive(Debug)]
-pub(crate) struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
-    /// Signalled when the server has stopped and its port is free.
-    stopped: std::sync::mpsc::Receiver<()>,
-    stats: Arc<ServerStats>,
+/// Attribute and instrument names (HTTP semantic conventions).
+pub mod names {
+    /// `GET`, `POST`, … (`_OTHER` for anything else).
+    pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
+    /// The matched route template, e.g. `/users/{id}`.
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// The response status code.
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
+    /// `http` or `https`.
+    pub const URL_SCHEME: &str = "url.scheme";
+    /// The server's host name.
+    pub const SERVER_ADDRESS: &str = "server.address";
+    /// The server's port.
+    pub const SERVER_PORT: &str = "server.port";
+    /// A status code of 500 and above (server) or 400 and above (client),
+    /// or the transport error's kind.
+    pub const ERROR_TYPE: &str = "error.type";
+    /// Histogram (s): server request duration.
+    pub const SERVER_DURATION: &str = "http.server.request.duration";
+    /// Histogram (s): client request duration.
+    pub const CLIENT_DURATION: &str = "http.client.request.duration";
 }
 
-/// How long [`Server::stop`] waits for the server to let go of its port.
-const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// The HTTP semantic conventions' duration buckets (s).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
-impl Server {
-    /// Binds `host:port` now and serves `app` on `rt` within `limits`.
-    pub(crate) fn start(
-        rt: &ObsRuntime,
-        host: &str,
-        port: u16,
-        app: Router,
-        limits: Limits,
-    ) -> std::io::Result<Server> {
-        let listener = std::net::TcpListener::bind((host, port))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        let (stopped_tx, stopped) = std::sync::mpsc::sync_channel(1);
-        let stats = Arc::new(ServerStats::default());
-        let served_stats = stats.clone();
-        rt.handle().spawn(async move {
-            // Sent when this task ends, however it ends.
-            let _stopped = Stopped(stopped_tx);
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(target: "observability_integration::server", error = %e, "the HTTP server could not start");
-                    return;
-                }
-            };
-            serve::accept_loop(listener, app, limits, served_stats, rx).await;
-        });
-        Ok(Server {
-            addr,
-            stop: Some(tx),
-            stopped,
-            stats,
-        })
-    }
-
-    /// What the server refused and timed out.
-    pub(crate) fn stats(&self) -> Arc<ServerStats> {
-        self.stats.clone()
-    }
-
-    /// The address actually bound.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Stops serving and waits (at most a second) until the port is free,
-    /// so a new setup can bind it again right away.
-    pub(crate) fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(true);
-            let _ = self.stopped.recv_timeout(STOP_WAIT);
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // Signal only: dropping must not block.
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(true);
-        }
-    }
-}
-
-/// Tells [`Server::stop`] the serving task has ended.
-struct Stopped(std::sync::mpsc::SyncSender<()>);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.try_send(());
-    }
-}
-
-impl Server {
-    /// Serves `metrics` at `endpoint` (and `/healthz`) on `host:port`.
-    pub(crate) fn metrics(
-        rt: &ObsRuntime,
-        host: &str,
-        port: u16,
-        endpoint: &str,
-        metrics: PrometheusMetrics,
-        limits: Limits,
-    ) -> std::io::Result<Server> {
-        // The endpoint was checked (`endpoint_problem`); should the router
-        // still refuse it, that is an error to report, not a panic.
-        let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            metrics_router(endpoint, metrics)
-        }))
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("the HTTP router refused the path {endpoint:?}"),
-            )
-        })?;
-        Server::start(rt, host, port, app, limits)
+/// The method as the conventions record it: the known ones as is,
+/// anything else `_OTHER` (bounded cardinality).
+pub(crate) fn method_name(m: &::http::Method) -> &'static str {
+    match m.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "_OTHER",
     }
 }

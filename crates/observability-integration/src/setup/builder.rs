@@ -16,7 +16,7 @@ use super::observability::Observability;
 use super::report::{SignalState, StatusReport};
 use super::traces::{self, outlet, ExporterFactory};
 use crate::config::ObservabilityConfig;
-use crate::http::Server;
+use crate::metrics_server::Server;
 use crate::runtime::ObsRuntime;
 
 /// Builds the observability stack. [`initialize_observability`](crate::initialize_observability)

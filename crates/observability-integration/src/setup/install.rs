@@ -3,9 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-
 use super::observability::Observability;
 use super::report::{ShutdownReport, SignalState};
 use super::subscriber::{self, Outcome};
@@ -57,10 +54,13 @@ impl Observability {
             self.report.subscriber_installed = true;
         }
         if !self.report.sdk_disabled {
-            opentelemetry::global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-                Box::new(TraceContextPropagator::new()),
-                Box::new(BaggagePropagator::new()),
-            ]));
+            if let Ok(name) =
+                http::HeaderName::from_bytes(self.config.correlation_id_header.as_bytes())
+            {
+                crate::propagation::set_correlation_header(name);
+            }
+            // W3C Trace Context level 2 and Baggage (crate::propagation).
+            opentelemetry::global::set_text_map_propagator(crate::propagation::W3cPropagator::new());
             if let Some(mp) = &self.meter_provider {
                 opentelemetry::global::set_meter_provider(mp.clone());
             }

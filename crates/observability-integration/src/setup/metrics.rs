@@ -12,7 +12,7 @@ use super::report::StatusReport;
 use crate::accounting::MetricExportStats;
 use crate::config::ObservabilityConfig;
 use crate::export::otlp::{build_otlp_metrics, otlp_name, probe};
-use crate::http::{Limits, Server, ServerStats};
+use crate::metrics_server::{Limits, Server, ServerStats};
 use crate::pipeline::ExporterView;
 use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::reader::Forward;

@@ -15,7 +15,7 @@ use super::layers::{layers, SharedWriter};
 use super::report::{ShutdownReport, StatusReport};
 use crate::accounting::{ErrorsByKind, MetricExportStats, SpanCounts};
 use crate::config::ObservabilityConfig;
-use crate::http::Server;
+use crate::metrics_server::Server;
 use crate::pipeline::{ExporterView, SpanPipeline};
 use crate::prometheus::PrometheusMetrics;
 use crate::runtime::ObsRuntime;

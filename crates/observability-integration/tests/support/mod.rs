@@ -144,6 +144,7 @@ impl SpanExporter for Stall {
     }
 }
 pub mod chat;
+pub mod cross_service;
 pub mod fault_proxy;
 pub mod otlp_receiver;
 pub mod phoenix;

@@ -31,7 +31,7 @@ pub(super) fn span_context_for_step(
     if let Some(sink) = &tel.sink {
         // The fast path: our own span, ended into the sink.
         let hint = tel.sampling.unwrap_or(SamplingHint::ALWAYS_ON);
-        let (trace_id, span_id, sampled, parent_span_id, parent_is_remote, trace_state) = {
+        let (trace_id, span_id, sampled, parent_span_id, parent_is_remote, trace_state, random) = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
             if unsampled_parent_decides(hint, psc) {
@@ -45,13 +45,20 @@ pub(super) fn span_context_for_step(
                 psc.span_id(),
                 psc.is_remote(),
                 psc.trace_state().clone(),
+                random_flag(psc),
             )
         };
         if !sampled {
-            return non_recording(&parent, trace_id, span_id, trace_state);
+            return non_recording(&parent, trace_id, span_id, trace_state, random);
         }
         *recording = true;
-        let sc = SpanContext::new(trace_id, span_id, TraceFlags::SAMPLED, false, trace_state);
+        let sc = SpanContext::new(
+            trace_id,
+            span_id,
+            TraceFlags::new(TraceFlags::SAMPLED.to_u8() | random),
+            false,
+            trace_state,
+        );
         {
             let sink = sink.clone();
             let live = LiveSpan::start(
@@ -80,15 +87,16 @@ pub(super) fn span_context_for_step(
             return with_identity(parent, tel, ctx, root);
         }
         // No SDK span: ids for propagation, sampled flag off.
-        let (ids, trace_state) = {
+        let (ids, trace_state, random) = {
             let parent_span = parent.span();
             let psc = parent_span.span_context();
             (
                 new_ids(psc.is_valid().then(|| psc.trace_id())),
                 psc.trace_state().clone(),
+                random_flag(psc),
             )
         };
-        non_recording(&parent, ids.0, ids.1, trace_state)
+        non_recording(&parent, ids.0, ids.1, trace_state, random)
     } else if let Some(tracer) = &tel.tracer {
         let attrs = || {
             step_attributes(
@@ -133,14 +141,28 @@ fn non_recording(
     trace_id: TraceId,
     span_id: SpanId,
     trace_state: TraceState,
+    random: u8,
 ) -> Context {
     parent.with_remote_span_context(SpanContext::new(
         trace_id,
         span_id,
-        TraceFlags::default(),
+        TraceFlags::new(random),
         false,
         trace_state,
     ))
+}
+
+/// W3C Trace Context level 2's random trace-id flag (0x02): a new trace's
+/// id is random, so it is set; a child keeps its parent's (a remote
+/// parent's trace id may not be random).
+const RANDOM_FLAG: u8 = 0x02;
+
+fn random_flag(parent: &SpanContext) -> u8 {
+    if parent.is_valid() {
+        parent.trace_flags().to_u8() & RANDOM_FLAG
+    } else {
+        RANDOM_FLAG
+    }
 }
 
 /// Stores the run's identity in a root span's context when log correlation
