@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use observability_integration::llm::{LlmCall, LlmRequest};
 use observability_integration::primitives::Cache;
-use observability_integration::{ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::{lambda, Budget, Error, PrimitiveExt, RunTotals, WorkflowContext};
 use sim::Completion;
 
@@ -45,20 +44,7 @@ fn print_run(what: &str, totals: &RunTotals, outcome: &str) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(arg) = std::env::args().nth(1) {
-        return Err(format!("unknown argument {arg:?}: this example takes none").into());
-    }
-    // Defaults < env < code; Prometheus on a free loopback port, no log
-    // lines (this example prints its own).
-    let config = ObservabilityConfig::builder()
-        .service_name("cost-tracking")
-        .prometheus_port(0u16)
-        .build()?;
-    let obs = ObservabilityBuilder::new(config).logs(false).install();
-    let addr = obs
-        .report()
-        .metrics_addr
-        .ok_or("the metrics server did not start")?;
+    let (obs, addr) = sim::start("cost-tracking")?;
 
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -143,14 +129,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
 
     sim::print_summary(&sim::scrape(addr)?);
-    let r = obs.shutdown(Duration::from_secs(5));
-    println!(
-        "\nshutdown {}",
-        if r.completed {
-            "flushed everything"
-        } else {
-            "hit its deadline"
-        }
-    );
+    sim::finish(obs);
     Ok(())
 }

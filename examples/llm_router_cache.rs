@@ -18,25 +18,13 @@ use std::time::Duration;
 
 use observability_integration::llm::{LlmCall, LlmRequest};
 use observability_integration::primitives::{Cache, Router};
-use observability_integration::{ObservabilityBuilder, ObservabilityConfig};
 use primitives_core::{lambda, Error, PrimitiveExt, WorkflowContext};
 
 /// Questions of more words than this go to the expensive model.
 const LONG_QUESTION_WORDS: usize = 8;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    if let Some(arg) = std::env::args().nth(1) {
-        return Err(format!("unknown argument {arg:?}: this example takes none").into());
-    }
-    let config = ObservabilityConfig::builder()
-        .service_name("llm-router-cache")
-        .prometheus_port(0u16)
-        .build()?;
-    let obs = ObservabilityBuilder::new(config).logs(false).install();
-    let addr = obs
-        .report()
-        .metrics_addr
-        .ok_or("the metrics server did not start")?;
+    let (obs, addr) = sim::start("llm-router-cache")?;
 
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -110,14 +98,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         println!("    {line}");
     }
-    let r = obs.shutdown(Duration::from_secs(5));
-    println!(
-        "\nshutdown {}",
-        if r.completed {
-            "flushed everything"
-        } else {
-            "hit its deadline"
-        }
-    );
+    sim::finish(obs);
     Ok(())
 }

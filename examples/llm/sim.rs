@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use observability_integration::llm::{LlmMessage, LlmResponse, TokenUsage};
+use observability_integration::{ObservabilityBuilder, ObservabilityConfig, ObservabilityGuard};
 use primitives_core::{lambda, Error, Primitive};
 
 /// A provider's answer: text, the model that answered, the tokens.
@@ -46,6 +47,38 @@ pub(crate) fn model(
             usage: TokenUsage::new(200 + 4 * words, answer_tokens).cache_read(200),
         })
     })
+}
+
+/// Refuses arguments, then sets up `service` (defaults < env < code) with
+/// Prometheus on a free loopback port and no log lines (the examples
+/// print their own). Returns the stack and its `/metrics` address.
+pub(crate) fn start(
+    service: &str,
+) -> Result<(ObservabilityGuard, std::net::SocketAddr), Box<dyn std::error::Error>> {
+    if let Some(arg) = std::env::args().nth(1) {
+        return Err(format!("unknown argument {arg:?}: this example takes none").into());
+    }
+    let config = ObservabilityConfig::builder()
+        .service_name(service)
+        .prometheus_port(0u16)
+        .build()?;
+    let obs = ObservabilityBuilder::new(config).logs(false).install();
+    let addr = obs
+        .report()
+        .metrics_addr
+        .ok_or("the metrics server did not start")?;
+    Ok((obs, addr))
+}
+
+/// Shuts `obs` down and says whether everything was flushed.
+pub(crate) fn finish(obs: ObservabilityGuard) {
+    let r = obs.shutdown(Duration::from_secs(5));
+    let how = if r.completed {
+        "flushed everything"
+    } else {
+        "hit its deadline"
+    };
+    println!("\nshutdown {how}");
 }
 
 /// `GET /metrics` on `addr`: the body.

@@ -282,6 +282,16 @@ async fn hostile_headers_get_a_new_trace_or_the_valid_part() {
         .filter(|s| s.span_context.trace_id().to_string() == "12345678901234567890123456789012")
         .count();
     assert_eq!(continued, 1, "only the one valid traceparent was continued");
+    // A child of a remote parent keeps its random flag: off here (flags
+    // 01), so the workflow root under the SERVER span has it off too.
+    let root_b = all
+        .iter()
+        .find(|s| {
+            s.name == "primitive.handle_user"
+                && s.span_context.trace_id().to_string() == "12345678901234567890123456789012"
+        })
+        .unwrap();
+    assert_eq!(root_b.span_context.trace_flags().to_u8(), 0x01);
     // A failing route: error.type on the span.
     let resp = client
         .get(format!("http://{addr}/fail"))
