@@ -15,7 +15,7 @@ use primitives_core::WorkflowContext;
 use super::instruments::Recorder;
 use super::method_name;
 use super::names::*;
-use crate::propagation::{correlation_header, extract_otel_context, incoming_correlation_id};
+use crate::propagation::{correlation_header, extract_otel_context};
 
 /// A tower [`Layer`](tower_layer::Layer) for HTTP servers (axum's
 /// `Router::layer`, or any tower HTTP service): for each request it
@@ -177,17 +177,10 @@ where
             )
         });
         let cx = crate::propagation::keep_random_flag(&parent, parent.with_span(span));
-        let mut ctx = WorkflowContext::new();
-        if let Some(id) = incoming_correlation_id(req.headers()) {
-            ctx = ctx.with_correlation_id(id.to_owned());
-        }
-        for (k, (v, _)) in opentelemetry::baggage::BaggageExt::baggage(&cx) {
-            ctx = ctx.with_baggage(k.as_str(), v.as_str());
-        }
+        let mut ctx = crate::propagation::run_context(req.headers(), cx.clone());
         if let Some(t) = self.recorder.telemetry() {
             ctx = ctx.with_shared_telemetry(t);
         }
-        let ctx = ctx.with_parent(cx.clone());
         let correlation = HeaderValue::from_str(ctx.correlation_id()).ok();
         req.extensions_mut().insert(TracedContext(ctx));
         let recorder = self.recorder.clone();

@@ -96,7 +96,13 @@ pub fn incoming_correlation_id(headers: &HeaderMap) -> Option<&str> {
 /// remote parent, the incoming baggage, and the incoming correlation id
 /// when it is valid (else a new one).
 pub fn context_from_headers(headers: &HeaderMap) -> WorkflowContext {
-    let cx = extract_otel_context(headers);
+    run_context(headers, extract_otel_context(headers))
+}
+
+/// A run parented on `cx` (extracted from `headers`, perhaps with a span
+/// started under it), with `cx`'s baggage and the incoming correlation id
+/// when it is valid (else a new one).
+pub(crate) fn run_context(headers: &HeaderMap, cx: Context) -> WorkflowContext {
     let mut ctx = WorkflowContext::new();
     if let Some(id) = incoming_correlation_id(headers) {
         ctx = ctx.with_correlation_id(id);

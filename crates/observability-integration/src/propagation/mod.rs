@@ -28,6 +28,7 @@ pub(crate) use correlation::set_correlation_header;
 pub use correlation::{
     correlation_header, valid_correlation_id, DEFAULT_CORRELATION_HEADER, MAX_CORRELATION_ID_LEN,
 };
+pub(crate) use headers::run_context;
 pub use headers::{
     context_from_headers, extract_otel_context, incoming_correlation_id, inject_headers,
     HeaderExtractor, HeaderInjector,
