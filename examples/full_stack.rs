@@ -1,16 +1,19 @@
-//! Run with: `cargo run --example full_stack` (add `-- --exit` to exit
-//! right after the run; today the demo always exits when done).
+//! Run with: `cargo run --example full_stack`, then open the printed URL
+//! (http://127.0.0.1:9464/). It serves until Ctrl-C (SIGINT) or SIGTERM;
+//! `-- --exit` exits right after its requests.
 //!
 //! The "full-stack observability" pattern of TTA.dev's Python original, in
 //! Rust (its Pattern 1). One call sets up traces, metrics and logs; a
 //! workflow `validate >> cache(timeout(router(fast | quality))) >> format`,
 //! built from the integration's enhanced primitives (route, eviction,
-//! timeout and operation metrics on top of the core ones), handles a few
-//! requests. With no backend it prints
-//! each span on stderr (console exporter), JSON log lines with trace ids on
-//! stdout, serves Prometheus metrics on http://127.0.0.1:9464/metrics, and
-//! shows an excerpt of them. Set `OTEL_EXPORTER_OTLP_ENDPOINT` (for example
-//! `http://localhost:4317`, Jaeger or Tempo) to export over OTLP instead.
+//! timeout and operation metrics on top of the core ones), handles four
+//! requests, `req-0` … `req-3` (the last, a blank prompt, fails). With no
+//! backend, the runs are in the embedded trace viewer at
+//! http://127.0.0.1:9464/ (each run's span tree, what the cache and router
+//! did, its log lines), JSON log lines with trace ids go to stdout, and
+//! Prometheus metrics are served on http://127.0.0.1:9464/metrics (an
+//! excerpt is printed). Set `OTEL_EXPORTER_OTLP_ENDPOINT` (for example
+//! `http://localhost:4317`, Jaeger or Tempo) to export over OTLP as well.
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -21,9 +24,38 @@ use observability_integration::{
 };
 use primitives_core::{lambda, lambda_with_context, Error, PrimitiveExt, WorkflowContext};
 
+/// The run total of tokens (the OpenInference name the viewer shows).
+const TOKENS: &str = "llm.token_count.total";
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut exit = false;
     for arg in std::env::args().skip(1) {
-        if arg != "--exit" {
+        if arg == "--exit" {
+            exit = true;
+        } else {
             return Err(format!("unknown argument {arg:?}; accepted: --exit").into());
         }
     }
@@ -37,7 +69,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::exit(2);
         }
     };
-    let console = from_env.otlp_endpoint.is_none() && from_env.otlp_traces_endpoint.is_none();
+    // Spans on stderr only when there is nowhere else to see them.
+    let console = from_env.enable_console_exporter
+        || (!from_env.exports_otlp_traces() && !from_env.viewer_enabled());
     let config = ObservabilityConfig::builder()
         .service_name(if from_env.service_name == "unknown_service" {
             "user-service".to_string()
@@ -47,6 +81,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_console_exporter(console)
         .build()?;
     let ok = initialize_observability(config);
+    let viewer = global_report().and_then(|r| r.viewer_url());
+    if let Some(url) = &viewer {
+        eprintln!("\nSee the runs: open {url}");
+    }
     eprintln!(
         "\n{}",
         global_report().map(|r| r.to_string()).unwrap_or_default()
@@ -61,13 +99,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // Each model call adds its tokens to the run's totals: the root span
         // carries them, and a cache hit counts what it avoided.
         let fast = lambda_with_context("llm_fast", |ctx: WorkflowContext, prompt: String| async move {
+            tracing::info!(model = "fast", prompt_chars = prompt.len(), "calling the model");
             tokio::time::sleep(Duration::from_millis(20)).await;
-            ctx.add_to_run("llm.tokens.total", 40u64);
+            ctx.add_to_run(TOKENS, 40u64);
             Ok::<_, Error>(format!("fast answer to {prompt:?}"))
         });
         let quality = lambda_with_context("llm_quality", |ctx: WorkflowContext, prompt: String| async move {
+            tracing::info!(model = "quality", prompt_chars = prompt.len(), "calling the model");
             tokio::time::sleep(Duration::from_millis(120)).await;
-            ctx.add_to_run("llm.tokens.total", 400u64);
+            ctx.add_to_run(TOKENS, 400u64);
             Ok::<_, Error>(format!("careful answer to {prompt:?}"))
         });
         let router = Router::new(|p: &String, _: &WorkflowContext| {
@@ -84,6 +124,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .build();
         let validate = lambda("input_validator", |p: String| async move {
             if p.trim().is_empty() {
+                tracing::warn!("rejecting a blank prompt");
                 Err(Error::with_error_type("empty_prompt", "the prompt is empty"))
             } else {
                 Ok(p.trim().to_string())
@@ -103,8 +144,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(correlation_id = %ctx.correlation_id(), "request received");
             let result = workflow.run(&ctx, prompt.to_string()).await;
             let totals = ctx.run_totals();
-            let tokens = totals.get("llm.tokens.total").map_or(0.0, |a| a.as_f64());
-            let saved = totals.avoided("llm.tokens.total").map_or(0.0, |a| a.as_f64());
+            let tokens = totals.get(TOKENS).map_or(0.0, |a| a.as_f64());
+            let saved = totals.avoided(TOKENS).map_or(0.0, |a| a.as_f64());
             match result {
                 Ok(answer) => tracing::info!(correlation_id = %ctx.correlation_id(), %answer, tokens, tokens_saved_by_cache = saved, "request completed"),
                 Err(e) => tracing::error!(correlation_id = %ctx.correlation_id(), error = %e, "request failed"),
@@ -131,6 +172,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }) {
             eprintln!("  {line}");
         }
+    }
+    if let (Some(url), false) = (&viewer, exit) {
+        eprintln!("\nThe runs are at {url} (req-3 failed: filter by it). Serving until Ctrl-C or SIGTERM.");
+        rt.block_on(stopped());
+        eprintln!("stopping");
     }
     if let Some(r) = shutdown_observability(Duration::from_secs(5)) {
         eprintln!(

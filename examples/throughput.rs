@@ -68,6 +68,8 @@ pub(crate) fn counted(service: &str, queue: usize) -> (ObservabilityBuilder, Cou
         .env(EnvSource::None)
         .service_name(service)
         .prometheus_port(0u16)
+        // Measures the pipeline to exporters, not the viewer's store.
+        .enable_viewer(false)
         .max_queue_size(queue)
         .max_export_batch_size(512usize.min(queue))
         .build()

@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ObservabilityConfig::builder()
         .service_name("w3c-test-service")
         .enable_prometheus(false)
+        .enable_viewer(false)
         .build()?;
     let _obs = ObservabilityBuilder::new(config).logs(false).install();
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())

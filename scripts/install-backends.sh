@@ -7,6 +7,8 @@
 #     expositions back in both formats (0.0.4 text and OpenMetrics).
 #   - opentelemetry-sdk (the official Python SDK): an HTTP peer for the
 #     trace-context and baggage interop tests.
+#   - Chromium and chromedriver (Debian packages chromium, chromium-driver):
+#     the viewer's browser test.
 # Everything Python goes into .backends/venv (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +17,14 @@ VENV=.backends/venv
 need_apt=()
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "installing Debian packages: prometheus"
+  mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
+  echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 # Debian's package starts no service here (no systemd); tests start their own.
 

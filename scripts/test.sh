@@ -53,11 +53,12 @@ log "endurance (release): 100 000 runs over 1000 tasks while /metrics is scraped
 ./target/release/examples/throughput --cycles 1000
 ./target/release/examples/throughput --soak --seconds 10 --rss-every 1 | cut -c1-400
 
-log "main demo (the README's first command): runs, exports every span, shuts down clean"
-demo_out=$(cargo run --quiet --example full_stack 2>&1)
+log "main demo (the README's first command, with --exit): prints the viewer URL, every span reaches the viewer, shuts down clean"
+demo_out=$(cargo run --quiet --example full_stack -- --exit 2>&1)
 tail -4 <<<"$demo_out"
+grep -q "See the runs: open http://127.0.0.1:9464/" <<<"$demo_out"
 grep -q "shutdown flushed everything" <<<"$demo_out"
-grep -Eq "spans via console: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
+grep -Eq "spans via viewer: ended ([1-9][0-9]*), exported \1, dropped 0, in flight 0" <<<"$demo_out"
 
 log "LLM examples (simulated models, no network): cost lines, tokens by type, cache hit rate and cost avoided from their own /metrics"
 for ex in cost_tracking llm_router_cache; do

@@ -52,6 +52,7 @@ fn per_step(c: &mut Criterion) {
         let cfg = observability_integration::ObservabilityConfig::builder()
             .env(observability_integration::EnvSource::None)
             .prometheus_port(0u16)
+            .enable_viewer(false)
             .max_queue_size(1usize << 16)
             .build()
             .unwrap();

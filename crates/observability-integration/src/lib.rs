@@ -27,6 +27,8 @@
 //! - `otlp-grpc` (default): OTLP over gRPC (tonic).
 //! - `otlp-http` (default): OTLP over HTTP/protobuf (reqwest, async, on the
 //!   integration's runtime).
+//! - `viewer` (default): the embedded trace viewer ([`viewer`]) beside
+//!   `/metrics`.
 
 mod accounting;
 pub mod config;
@@ -44,6 +46,8 @@ pub mod propagation;
 mod reader;
 mod runtime;
 mod setup;
+#[cfg_attr(not(feature = "viewer"), path = "viewer/off.rs")]
+pub mod viewer;
 
 pub use accounting::{ErrorsByKind, SpanCounts};
 pub use config::{ConfigBuilder, ConfigError, EnvSource, ObservabilityConfig, OtlpProtocol};

@@ -34,7 +34,7 @@ pub fn current_trace_ids() -> Option<(String, String)> {
 /// span is entered (context activation), so a user's span entered inside a
 /// step is current there too. The `tracing` span is the fallback for
 /// subscribers whose OpenTelemetry layer doesn't activate contexts.
-fn current_span_context() -> Option<opentelemetry::trace::SpanContext> {
+pub(crate) fn current_span_context() -> Option<opentelemetry::trace::SpanContext> {
     let current = opentelemetry::Context::current();
     let cx = if current.span().span_context().is_valid() {
         current
@@ -103,10 +103,11 @@ fn json_str(out: &mut String, s: &str) {
 
 /// Collects an event's fields straight into JSON text (no intermediate map).
 #[derive(Default)]
-struct JsonVisitor {
-    message: String,
-    fields: String,
-    correlation_id: Option<String>,
+pub(crate) struct JsonVisitor {
+    pub(crate) message: String,
+    /// The fields other than `message`, as JSON object members (no braces).
+    pub(crate) fields: String,
+    pub(crate) correlation_id: Option<String>,
 }
 
 impl JsonVisitor {

@@ -15,6 +15,7 @@ fn setup_reports_an_existing_subscriber_and_is_idempotent() {
         .env(EnvSource::None)
         .enable_console_exporter(true)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .build()
         .unwrap();
     let ok = initialize_observability(cfg.clone());

@@ -25,6 +25,7 @@ fn config() -> observability_integration::ConfigBuilder {
     ObservabilityConfig::builder()
         .env(EnvSource::None)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .schedule_delay(Duration::from_millis(20))
 }
 

@@ -34,6 +34,7 @@ async fn a_layer_built_before_setup_records_after_it() {
         )])))
         .service_name("http-global")
         .enable_prometheus(false)
+        .enable_viewer(false)
         .schedule_delay(Duration::from_millis(20))
         .build()
         .unwrap();

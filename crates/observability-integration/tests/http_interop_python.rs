@@ -32,6 +32,7 @@ fn setup() -> (Observability, Collect) {
         .env(EnvSource::None)
         .service_name("interop")
         .enable_prometheus(false)
+        .enable_viewer(false)
         .schedule_delay(Duration::from_millis(20))
         .build()
         .unwrap();

@@ -23,6 +23,7 @@ async fn json_lines_match_exported_spans() {
         .env(EnvSource::None)
         .service_name("json-test")
         .enable_prometheus(false)
+        .enable_viewer(false)
         .log_level("info")
         .schedule_delay(Duration::from_millis(50))
         .build()

@@ -68,6 +68,7 @@ fn setup(env: BTreeMap<String, String>, redact: bool) -> (Observability, Collect
         .env(EnvSource::Map(env))
         .service_name("llm-content")
         .enable_prometheus(false)
+        .enable_viewer(false)
         .build()
         .unwrap();
     let sink = Collect::default();

@@ -28,6 +28,7 @@ fn build(endpoint: String, protocol: OtlpProtocol) -> Observability {
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .export_timeout(Duration::from_secs(1))
         .schedule_delay(Duration::from_millis(100))
         .max_queue_size(QUEUE)

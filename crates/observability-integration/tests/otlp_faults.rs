@@ -18,6 +18,7 @@ fn cfg(endpoint: String, protocol: OtlpProtocol) -> ObservabilityConfig {
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .export_timeout(Duration::from_millis(300))
         .schedule_delay(Duration::from_millis(50))
         .max_queue_size(1000usize)

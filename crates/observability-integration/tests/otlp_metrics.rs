@@ -70,6 +70,7 @@ async fn metrics_arrive_over_grpc_and_http_as_sent() {
             .otlp_endpoint(endpoint)
             .otlp_protocol(protocol)
             .enable_prometheus(false)
+            .enable_viewer(false)
             .metrics_export_interval(Duration::from_secs(3600))
             .build()
             .unwrap();

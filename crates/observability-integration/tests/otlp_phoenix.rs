@@ -39,6 +39,7 @@ fn cfg(
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .metrics_export_interval(Duration::from_secs(3600))
         .schedule_delay(Duration::from_millis(100))
 }

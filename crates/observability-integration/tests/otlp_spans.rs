@@ -52,6 +52,7 @@ async fn span_kind_name_and_totals_arrive_as_sent() {
             .otlp_endpoint(format!("http://127.0.0.1:{port}"))
             .otlp_protocol(protocol)
             .enable_prometheus(false)
+            .enable_viewer(false)
             .metrics_export_interval(Duration::from_secs(3600))
             .schedule_delay(Duration::from_millis(50))
             .llm_invoke_workflow_spans(invoke_workflow)

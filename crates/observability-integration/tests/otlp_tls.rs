@@ -27,6 +27,7 @@ fn cfg(
         .otlp_endpoint(endpoint)
         .otlp_protocol(protocol)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .schedule_delay(Duration::from_millis(50));
     if let Some(c) = cert {
         b = b.otlp_certificate(c.display().to_string());

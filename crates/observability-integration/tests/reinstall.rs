@@ -18,6 +18,7 @@ fn install(sink: &Collect, lines: &Lines, level: &str, json: bool) -> Observabil
     let cfg = ObservabilityConfig::builder()
         .env(EnvSource::None)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .log_level(level)
         .structured_logging(json)
         .schedule_delay(Duration::from_millis(20))
@@ -132,6 +133,7 @@ async fn a_second_install_takes_over_our_subscriber() {
     let cfg = ObservabilityConfig::builder()
         .env(EnvSource::None)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .build()
         .unwrap();
     let fourth = ObservabilityBuilder::new(cfg)

@@ -47,8 +47,10 @@ fn endpoints_the_router_would_panic_on_are_config_errors() {
         "/metrics/",
         "/v1.0/prom-metrics",
     ] {
+        // `/` is the viewer's runs page: free only with the viewer off.
         ObservabilityConfig::builder()
             .env(EnvSource::None)
+            .enable_viewer(false)
             .prometheus_endpoint(good)
             .build()
             .unwrap_or_else(|e| panic!("{good}: {e}"));
@@ -113,6 +115,7 @@ async fn a_panicking_exporter_fails_only_its_own_batches() {
     let cfg = ObservabilityConfig::builder()
         .env(EnvSource::None)
         .enable_prometheus(false)
+        .enable_viewer(false)
         .schedule_delay(Duration::from_millis(50))
         .build()
         .unwrap();

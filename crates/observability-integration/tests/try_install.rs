@@ -21,10 +21,16 @@ fn config() -> observability_integration::ConfigBuilder {
 fn every_layer_writes_to_the_configured_writer() {
     let lines = Lines::default();
     let writer = lines.clone();
-    let obs = ObservabilityBuilder::new(config().enable_prometheus(false).build().unwrap())
-        .tracing(false)
-        .log_writer(move || writer.clone())
-        .build();
+    let obs = ObservabilityBuilder::new(
+        config()
+            .enable_prometheus(false)
+            .enable_viewer(false)
+            .build()
+            .unwrap(),
+    )
+    .tracing(false)
+    .log_writer(move || writer.clone())
+    .build();
     let (first, second) = (obs.layer(), obs.layer());
     tracing::subscriber::with_default(tracing_subscriber::registry().with(first), || {
         tracing::info!("through the first layer")

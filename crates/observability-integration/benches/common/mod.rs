@@ -52,6 +52,9 @@ pub fn setup(kind: Setup) -> (Observability, CountingSpanExporter) {
         .env(EnvSource::None)
         .service_name("bench")
         .prometheus_port(0u16)
+        // The overhead of the pipeline to exporters; the viewer is a
+        // development tool, off in production.
+        .enable_viewer(false)
         .max_queue_size(1usize << 16)
         .max_export_batch_size(512usize)
         .schedule_delay(Duration::from_millis(200));

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::load::ConfigBuilder;
 use super::parse::{
-    count, parse_bool, parse_capture, parse_kv_list, parse_millis, parse_port, parse_protocol,
-    ratio, resource_list, some_count, some_text, text,
+    byte_size, count, parse_bool, parse_capture, parse_kv_list, parse_millis, parse_port,
+    parse_protocol, ratio, resource_list, some_bool, some_count, some_text, text,
 };
 use super::table::{arg_type, config_fields, Assign, Field, FromArg};
 use super::OtlpProtocol;
@@ -105,6 +105,18 @@ config_fields! {
     metric_cardinality_limit: usize = 2000;
         file "metric_cardinality_limit", env ["OBSERVABILITY_METRIC_CARDINALITY_LIMIT"],
         parse count, default "2000", notes "label sets per metric on `/metrics` before folding into `otel_metric_overflow=\"true\"`";
+
+    /// Serve the embedded trace viewer beside `/metrics` (runs, traces,
+    /// their log lines). `None`: on when `environment` is `development`
+    /// (the default), off otherwise.
+    enable_viewer: Option<bool> = None;
+        file "enable_viewer", env ["OBSERVABILITY_ENABLE_VIEWER"],
+        parse some_bool, arg bool, default "on when `environment` is `development`, else off", notes "the trace viewer at `/` on the metrics server (`prometheus_host`:`prometheus_port`); with it on, traces are recorded (sampled per config) even with no exporter, so log lines carry `trace_id`, and spans wait at most 500 ms for export (`schedule_delay` is capped)";
+    /// Memory the viewer's store may hold, in bytes (its own accounting).
+    /// Default 64 MiB.
+    viewer_max_bytes: usize = 64 * 1024 * 1024;
+        file "viewer_max_bytes", env ["OBSERVABILITY_VIEWER_MAX_BYTES"],
+        parse byte_size, default "64 MiB", notes "bytes of spans and log lines the viewer keeps (a number, or with `KiB`, `MiB`, `GiB`; at least 64 KiB); beyond it the oldest successful runs go first, failed runs last, counted in `observability_viewer_evicted_total`";
 
     /// Fraction of traces sampled, 0.0..=1.0. Default 1.0.
     trace_sample_rate: f64 = 1.0;

@@ -60,6 +60,17 @@ impl ObservabilityConfig {
         self.otlp_endpoint.is_some() || self.otlp_traces_endpoint.is_some()
     }
 
+    /// Whether the trace viewer is served: `enable_viewer`, or when it is
+    /// unset, whether `environment` is `development`. Always false when
+    /// the crate is built without its `viewer` feature (asking for it then
+    /// is a config error).
+    pub fn viewer_enabled(&self) -> bool {
+        cfg!(feature = "viewer")
+            && self
+                .enable_viewer
+                .unwrap_or_else(|| self.environment.eq_ignore_ascii_case("development"))
+    }
+
     /// Whether metrics go to an OTLP endpoint.
     pub fn exports_otlp_metrics(&self) -> bool {
         self.otlp_endpoint.is_some() || self.otlp_metrics_endpoint.is_some()

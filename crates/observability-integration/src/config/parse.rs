@@ -19,6 +19,39 @@ pub(super) fn parse_bool(
     }
 }
 
+/// A boolean that may be left unset (a default decided elsewhere).
+pub(super) fn some_bool(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<Option<bool>, ConfigError> {
+    parse_bool(field, v, origin).map(Some)
+}
+
+/// A size in bytes: a whole number, or one with `KiB`, `MiB` or `GiB`
+/// (`K`, `M`, `G` and `KB`, `MB`, `GB` mean the same powers of 1024).
+pub(super) fn byte_size(
+    field: &'static str,
+    v: &str,
+    origin: &Origin,
+) -> Result<usize, ConfigError> {
+    const ACCEPTED: &str = "a number of bytes, or one with KiB, MiB or GiB such as 64MiB";
+    let t = v.trim();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = t.split_at(digits);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(err(field, v, origin, "unknown unit", ACCEPTED)),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1usize << shift))
+        .ok_or_else(|| err(field, v, origin, "not a size", ACCEPTED))
+}
+
 /// A boolean, or the values the GenAI instrumentations give
 /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`: `span_only` and
 /// `span_and_event` (content on spans: true), `no_content` (false).

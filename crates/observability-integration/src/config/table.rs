@@ -46,6 +46,7 @@ replace!(
     String,
     Option<String>,
     Option<usize>,
+    Option<bool>,
     bool,
     u16,
     usize,
@@ -73,6 +74,12 @@ impl<T> FromArg<T> for T {
 
 impl FromArg<String> for Option<String> {
     fn from_arg(arg: String) -> Option<String> {
+        Some(arg)
+    }
+}
+
+impl FromArg<bool> for Option<bool> {
+    fn from_arg(arg: bool) -> Option<bool> {
         Some(arg)
     }
 }

@@ -94,6 +94,25 @@ impl ObservabilityConfig {
                 "a positive whole number",
             ));
         }
+        if self.enable_viewer == Some(true) && !cfg!(feature = "viewer") {
+            return Err(err(
+                "enable_viewer",
+                "true",
+                &o("enable_viewer", "true"),
+                "this build of observability-integration has no viewer",
+                "enable the crate's `viewer` feature, or enable_viewer = false",
+            ));
+        }
+        if self.viewer_max_bytes < MIN_VIEWER_BYTES {
+            let v = self.viewer_max_bytes.to_string();
+            return Err(err(
+                "viewer_max_bytes",
+                &v,
+                &o("viewer_max_bytes", &v),
+                "too small to hold a run",
+                "at least 65536 (64KiB); the default is 64MiB",
+            ));
+        }
         if self.metrics_max_connections == 0 {
             return Err(err(
                 "metrics_max_connections",
@@ -213,6 +232,19 @@ impl ObservabilityConfig {
                 ENDPOINT_ACCEPTED,
             ));
         }
+        if let Some(problem) = self
+            .viewer_enabled()
+            .then(|| viewer_route_clash(&self.prometheus_endpoint))
+            .flatten()
+        {
+            return Err(err(
+                "prometheus_endpoint",
+                &self.prometheus_endpoint,
+                &o("prometheus_endpoint", &self.prometheus_endpoint),
+                problem,
+                "a path outside the viewer's (/, /traces/…, /assets/…, /api/…, /v1/…) such as /metrics, or enable_viewer = false",
+            ));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
             return Err(err(
                 "log_level",
@@ -236,6 +268,23 @@ impl ObservabilityConfig {
         }
         Ok(())
     }
+}
+
+/// The smallest `viewer_max_bytes`.
+const MIN_VIEWER_BYTES: usize = 64 * 1024;
+
+/// Why `path` can't be the metrics endpoint beside the viewer, if it
+/// can't: the viewer owns `/`, its pages and assets, its API and
+/// (for OTLP intake) `/v1/`.
+fn viewer_route_clash(path: &str) -> Option<&'static str> {
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    if trimmed.is_empty() {
+        return Some("is the viewer's runs page (/)");
+    }
+    ["/api", "/v1", "/traces", "/assets"]
+        .iter()
+        .any(|p| trimmed == *p || trimmed.starts_with(&format!("{p}/")))
+        .then_some("is under a path the viewer serves")
 }
 
 /// Why `name` can't be the correlation-id header, if it can't.

@@ -11,23 +11,25 @@ use std::sync::Arc;
 
 use crate::prometheus::PrometheusMetrics;
 
-/// `endpoint` serving `metrics`, `/healthz`, and a helpful 404.
+/// `endpoint` serving `metrics`.
 pub(crate) fn metrics_router(endpoint: &str, metrics: PrometheusMetrics) -> Router {
-    let endpoint = endpoint.to_owned();
     let state = Scrapes {
         metrics,
         one_at_a_time: Arc::new(tokio::sync::Semaphore::new(1)),
     };
-    Router::new()
-        .route(&endpoint, get(scrape))
-        .route("/healthz", get(|| async { "ok\n" }))
+    Router::new().route(endpoint, get(scrape)).with_state(state)
+}
+
+/// `/healthz` and a 404 that says where things are, around `app`.
+/// `served` lists what the server serves, for the 404's text.
+pub(crate) fn finish_router(app: Router, served: String) -> Router {
+    app.route("/healthz", get(|| async { "ok\n" }))
         .fallback(move || async move {
             (
                 StatusCode::NOT_FOUND,
-                format!("not found: metrics are served at {endpoint}, health at /healthz\n"),
+                format!("not found: {served}, health at /healthz\n"),
             )
         })
-        .with_state(state)
 }
 
 /// The scrape handler's state: scrapes run one at a time, so slow

@@ -10,10 +10,9 @@ use std::sync::Arc;
 
 use axum::Router;
 
-pub(crate) use metrics::metrics_router;
+pub(crate) use metrics::{finish_router, metrics_router};
 pub(crate) use serve::{Limits, ServerStats};
 
-use crate::prometheus::PrometheusMetrics;
 use crate::runtime::ObsRuntime;
 
 /// A running server; stops when dropped.
@@ -100,30 +99,5 @@ struct Stopped(std::sync::mpsc::SyncSender<()>);
 impl Drop for Stopped {
     fn drop(&mut self) {
         let _ = self.0.try_send(());
-    }
-}
-
-impl Server {
-    /// Serves `metrics` at `endpoint` (and `/healthz`) on `host:port`.
-    pub(crate) fn metrics(
-        rt: &ObsRuntime,
-        host: &str,
-        port: u16,
-        endpoint: &str,
-        metrics: PrometheusMetrics,
-        limits: Limits,
-    ) -> std::io::Result<Server> {
-        // The endpoint was checked (`endpoint_problem`); should the router
-        // still refuse it, that is an error to report, not a panic.
-        let app = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            metrics_router(endpoint, metrics)
-        }))
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("the HTTP router refused the path {endpoint:?}"),
-            )
-        })?;
-        Server::start(rt, host, port, app, limits)
     }
 }

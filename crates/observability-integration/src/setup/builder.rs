@@ -180,8 +180,17 @@ impl ObservabilityBuilder {
             return Observability::disabled(cfg, report);
         };
         let resource = traces::resource(&cfg);
+        let viewer = (self.tracing && cfg.viewer_enabled())
+            .then(|| crate::viewer::Viewer::new(cfg.viewer_max_bytes));
         let traces = if self.tracing {
-            traces::build(&rt, &cfg, &resource, self.exporters, &mut report)
+            traces::build(
+                &rt,
+                &cfg,
+                &resource,
+                self.exporters,
+                viewer.as_ref(),
+                &mut report,
+            )
         } else {
             traces::Traces::off(&cfg, &resource)
         };
@@ -190,11 +199,23 @@ impl ObservabilityBuilder {
         } else {
             Metrics::off(resource)
         };
+        let server = super::serve::start(
+            &rt,
+            &cfg,
+            metrics.prometheus.as_ref(),
+            viewer.as_ref(),
+            &mut report,
+        );
+        if report.metrics != SignalState::Off {
+            // The server's failure is the metrics signal's too.
+            report.metrics = report.state_of("metrics");
+        }
         register_self_metrics(
             &metrics.provider,
             &traces.views,
             &metrics.stats,
-            metrics.server.as_ref().map(Server::stats),
+            server.as_ref().map(Server::stats),
+            viewer.clone(),
         );
         let mut obs = Observability {
             log_writer: self.logs.then(|| SharedWriter::new(self.log_writer)),
@@ -209,7 +230,8 @@ impl ObservabilityBuilder {
             report,
             shut_down: Default::default(),
             prometheus: metrics.prometheus,
-            metrics_server: std::sync::Mutex::new(metrics.server),
+            metrics_server: std::sync::Mutex::new(server),
+            viewer,
             telemetry: primitives_core::Telemetry::builder().build(),
             other_metric_readers: metrics.other_readers,
             id: super::observability::next_id(),

@@ -36,6 +36,7 @@ impl Observability {
                 &self.config,
                 self.tracer_provider.as_ref(),
                 self.log_writer.as_ref(),
+                self.viewer_store(),
             );
             match outcome {
                 Outcome::Installed | Outcome::Repointed => self.report.subscriber_installed = true,
@@ -49,8 +50,12 @@ impl Observability {
                     }
                 }
             }
-        } else if subscriber::repoint_if_ours(self.id, &self.config, self.tracer_provider.as_ref())
-        {
+        } else if subscriber::repoint_if_ours(
+            self.id,
+            &self.config,
+            self.tracer_provider.as_ref(),
+            self.viewer_store(),
+        ) {
             self.report.subscriber_installed = true;
         }
         if !self.report.sdk_disabled {

@@ -96,6 +96,7 @@ pub(super) fn layers<S>(
     cfg: &ObservabilityConfig,
     tracer_provider: Option<&SdkTracerProvider>,
     writer: Option<&SharedWriter>,
+    viewer: Option<Arc<crate::viewer::Store>>,
 ) -> Box<dyn Layer<S> + Send + Sync + 'static>
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
@@ -128,6 +129,11 @@ where
             )
         };
         layers.push(fmt_layer);
+    }
+    if viewer.is_some() {
+        layers.push(Box::new(
+            crate::viewer::LogCapture::to(viewer).with_filter(env_filter(cfg)),
+        ));
     }
     Box::new(layers)
 }

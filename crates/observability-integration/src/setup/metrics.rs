@@ -12,7 +12,7 @@ use super::report::StatusReport;
 use crate::accounting::MetricExportStats;
 use crate::config::ObservabilityConfig;
 use crate::export::otlp::{build_otlp_metrics, otlp_name, probe};
-use crate::metrics_server::{Limits, Server, ServerStats};
+use crate::metrics_server::ServerStats;
 use crate::pipeline::ExporterView;
 use crate::prometheus::{PrometheusMetrics, PrometheusOptions};
 use crate::reader::Forward;
@@ -23,7 +23,6 @@ pub(super) struct Metrics {
     pub(super) provider: SdkMeterProvider,
     pub(super) stats: Arc<MetricExportStats>,
     pub(super) prometheus: Option<PrometheusMetrics>,
-    pub(super) server: Option<Server>,
     /// Metric readers besides Prometheus (OTLP, custom).
     pub(super) other_readers: bool,
 }
@@ -35,7 +34,6 @@ impl Metrics {
             provider: SdkMeterProvider::builder().with_resource(resource).build(),
             stats: Arc::default(),
             prometheus: None,
-            server: None,
             other_readers: false,
         }
     }
@@ -78,7 +76,7 @@ pub(super) fn build(
         builder = builder.with_reader(Forward(r));
         report.exporter(format!("reader-{}", i + 1), "metrics", None);
     }
-    let (mut prometheus, mut server) = (None, None);
+    let mut prometheus = None;
     if cfg.enable_prometheus {
         asked = true;
         let prom = PrometheusMetrics::new(PrometheusOptions {
@@ -91,51 +89,6 @@ pub(super) fn build(
             version: cfg.service_version.clone(),
         });
         builder = builder.with_reader(prom.reader());
-        let endpoint_problem = crate::config::endpoint_problem(&cfg.prometheus_endpoint);
-        let served = match endpoint_problem {
-            Some(problem) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!(
-                    "prometheus_endpoint {:?} {problem}; accepted: {}",
-                    cfg.prometheus_endpoint,
-                    crate::config::ENDPOINT_ACCEPTED
-                ),
-            )),
-            None => Server::metrics(
-                rt,
-                &cfg.prometheus_host,
-                cfg.prometheus_port,
-                &cfg.prometheus_endpoint,
-                prom.clone(),
-                Limits {
-                    header_timeout: cfg.metrics_header_timeout,
-                    max_connections: cfg.metrics_max_connections,
-                },
-            ),
-        };
-        match served {
-            Ok(s) => {
-                let addr = s.addr();
-                report.metrics_addr = Some(addr);
-                report.exporter(
-                    "prometheus",
-                    "metrics",
-                    Some(format!("http://{addr}{}", cfg.prometheus_endpoint)),
-                );
-                server = Some(s);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => report.fail(
-                "metrics.prometheus",
-                format!("{e}. The metrics server is off; everything else runs"),
-            ),
-            Err(e) => report.fail(
-                "metrics.prometheus",
-                format!(
-                    "cannot bind {}:{}: {e}. The metrics server is off; everything else runs. Set prometheus_port (OTEL_EXPORTER_PROMETHEUS_PORT) to a free port",
-                    cfg.prometheus_host, cfg.prometheus_port
-                ),
-            ),
-        }
         prometheus = Some(prom);
     }
     if asked {
@@ -145,7 +98,6 @@ pub(super) fn build(
         provider: builder.build(),
         stats,
         prometheus,
-        server,
         other_readers,
     }
 }
@@ -157,6 +109,7 @@ pub(super) fn register_self_metrics(
     pipelines: &[(String, ExporterView)],
     metric_stats: &Arc<MetricExportStats>,
     server: Option<Arc<ServerStats>>,
+    viewer: Option<crate::viewer::Viewer>,
 ) {
     use opentelemetry::metrics::MeterProvider as _;
     let meter = mp.meter("observability-integration");
@@ -203,6 +156,38 @@ pub(super) fn register_self_metrics(
                     server.header_timeouts.load(Relaxed),
                     &[KeyValue::new("outcome", "header_timeout")],
                 );
+            })
+            .build();
+    }
+    if let Some(viewer) = viewer {
+        let v = viewer.clone();
+        let _evicted = meter
+            .u64_observable_counter("observability_viewer_evicted")
+            .with_description("Traces the trace viewer evicted to stay within viewer_max_bytes, by run class: succeeded (or unended) runs go first, failed last")
+            .with_unit("{trace}")
+            .with_callback(move |obs| {
+                let s = v.stats();
+                obs.observe(s.evicted_succeeded, &[KeyValue::new("class", "succeeded")]);
+                obs.observe(s.evicted_failed, &[KeyValue::new("class", "failed")]);
+            })
+            .build();
+        let v = viewer.clone();
+        let _dropped = meter
+            .u64_observable_counter("observability_viewer_dropped")
+            .with_description("Spans and log lines the trace viewer did not keep (a trace at its span or line limit, or lines faster than the store takes them)")
+            .with_unit("{item}")
+            .with_callback(move |obs| {
+                let s = v.stats();
+                obs.observe(s.spans_dropped, &[KeyValue::new("kind", "span")]);
+                obs.observe(s.logs_dropped, &[KeyValue::new("kind", "log")]);
+            })
+            .build();
+        let _bytes = meter
+            .u64_observable_gauge("observability_viewer_bytes")
+            .with_description("Bytes the trace viewer's store holds (its own accounting; bounded by viewer_max_bytes)")
+            .with_unit("By")
+            .with_callback(move |obs| {
+                obs.observe(viewer.stats().bytes as u64, &[]);
             })
             .build();
     }

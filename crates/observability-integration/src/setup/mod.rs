@@ -10,6 +10,7 @@ mod layers;
 mod metrics;
 mod observability;
 mod report;
+mod serve;
 mod subscriber;
 mod traces;
 

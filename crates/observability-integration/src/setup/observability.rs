@@ -37,6 +37,7 @@ pub struct Observability {
     pub(super) shut_down: Mutex<Option<ShutdownReport>>,
     pub(super) prometheus: Option<PrometheusMetrics>,
     pub(super) metrics_server: Mutex<Option<Server>>,
+    pub(super) viewer: Option<crate::viewer::Viewer>,
     pub(super) telemetry: primitives_core::Telemetry,
     /// Metric readers besides Prometheus (OTLP, custom).
     pub(super) other_metric_readers: bool,
@@ -78,6 +79,7 @@ impl Observability {
             shut_down: Mutex::new(None),
             prometheus: None,
             metrics_server: Mutex::new(None),
+            viewer: None,
             telemetry: primitives_core::Telemetry::builder().build(),
             other_metric_readers: false,
             id: next_id(),
@@ -174,6 +176,16 @@ impl Observability {
         telemetry
     }
 
+    /// The trace viewer, when `enable_viewer` is on: its routes (to mount
+    /// in your own app) and its store's accounting.
+    pub fn viewer(&self) -> Option<&crate::viewer::Viewer> {
+        self.viewer.as_ref()
+    }
+
+    pub(super) fn viewer_store(&self) -> Option<Arc<crate::viewer::Store>> {
+        self.viewer.as_ref().map(crate::viewer::Viewer::store)
+    }
+
     /// The Prometheus registry behind `/metrics`, if enabled.
     pub fn prometheus(&self) -> Option<&PrometheusMetrics> {
         self.prometheus.as_ref()
@@ -210,6 +222,7 @@ impl Observability {
             &self.config,
             self.tracer_provider.as_ref(),
             self.log_writer.as_ref(),
+            self.viewer_store(),
         )
     }
 
@@ -304,6 +317,7 @@ impl Observability {
         let report = ShutdownReport {
             completed,
             spans: self.span_counts(),
+            viewer: self.viewer.as_ref().map(crate::viewer::Viewer::stats),
         };
         *done = Some(report.clone());
         report

@@ -55,8 +55,10 @@ pub struct StatusReport {
     pub logs: SignalState,
     /// Exporters and readers installed.
     pub exporters: Vec<ExporterStatus>,
-    /// The address the metrics server actually bound.
+    /// The address the metrics server (metrics and viewer) actually bound.
     pub metrics_addr: Option<SocketAddr>,
+    /// Whether the trace viewer is served (at [`viewer_url`](Self::viewer_url)).
+    pub viewer: bool,
     /// What failed and why.
     pub failures: Vec<Failure>,
     /// Whether our `tracing` subscriber became the global one.
@@ -77,6 +79,13 @@ impl StatusReport {
         } else {
             SignalState::Live
         }
+    }
+
+    /// Where the trace viewer is served, when it is.
+    pub fn viewer_url(&self) -> Option<String> {
+        self.metrics_addr
+            .filter(|_| self.viewer)
+            .map(|addr| format!("http://{addr}/"))
     }
 
     /// Every signal the config asked for is live.
@@ -123,6 +132,9 @@ impl fmt::Display for StatusReport {
         if let Some(addr) = self.metrics_addr {
             writeln!(f, "  metrics served at http://{addr}")?;
         }
+        if let Some(url) = self.viewer_url() {
+            writeln!(f, "  trace viewer at {url}")?;
+        }
         for fail in &self.failures {
             writeln!(f, "  FAILED {}: {}", fail.component, fail.error)?;
         }
@@ -138,6 +150,8 @@ pub struct ShutdownReport {
     pub completed: bool,
     /// Span counts per pipeline after shutdown.
     pub spans: Vec<(String, SpanCounts)>,
+    /// The trace viewer's store: what it held and evicted.
+    pub viewer: Option<crate::viewer::ViewerStats>,
 }
 
 impl StatusReport {
@@ -154,6 +168,7 @@ impl StatusReport {
             },
             exporters: Vec::new(),
             metrics_addr: None,
+            viewer: false,
             failures: Vec::new(),
             subscriber_installed: false,
             global: false,

@@ -23,6 +23,10 @@ use tracing_subscriber::{reload, Layer};
 use super::layers::{env_filter, NotExporters, SharedWriter};
 use crate::config::ObservabilityConfig;
 use crate::logs::JsonFormat;
+use crate::viewer::{LogCapture, Store};
+
+/// The viewer's store, if the stack has a viewer.
+pub(super) type ViewerStore = Option<Arc<Store>>;
 
 /// A tracer that forwards to the stack installed now.
 #[derive(Clone)]
@@ -197,6 +201,8 @@ struct Installed {
     /// Replace the OpenTelemetry layer's and the log layer's filters.
     otel_filter: Reload,
     log_filter: Reload,
+    /// Where log lines of traces go for the viewer.
+    viewer: LogCapture,
 }
 
 /// Replaces a reloadable filter (the handle's subscriber type erased).
@@ -222,8 +228,10 @@ impl Installed {
         cfg: &ObservabilityConfig,
         tp: Option<&SdkTracerProvider>,
         writer: Option<&SharedWriter>,
+        viewer: ViewerStore,
     ) {
         self.owner = owner;
+        self.viewer.point(viewer);
         self.point_tracer(tp.map(|tp| (tp, cfg)));
         *self.json.write().unwrap_or_else(PoisonError::into_inner) = cfg
             .structured_logging
@@ -254,10 +262,11 @@ pub(super) fn install(
     cfg: &ObservabilityConfig,
     tp: Option<&SdkTracerProvider>,
     writer: Option<&SharedWriter>,
+    viewer: ViewerStore,
 ) -> Outcome {
     let mut slot = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some(installed) = slot.as_mut() {
-        installed.point(owner, cfg, tp, writer);
+        installed.point(owner, cfg, tp, writer, viewer);
         return Outcome::Repointed;
     }
     let tracer = Arc::new(RwLock::new(off_tracer()));
@@ -276,8 +285,9 @@ pub(super) fn install(
             json: json.clone(),
             human: Format::default(),
         })
-        .with_writer(current_writer.clone())
-        .with_filter(log_filter);
+        .with_writer(current_writer.clone());
+    let capture = LogCapture::default();
+    let fmt = fmt.and_then(capture.clone()).with_filter(log_filter);
     let subscriber = tracing_subscriber::registry().with(otel).with(fmt);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         return Outcome::Taken;
@@ -293,8 +303,9 @@ pub(super) fn install(
         log_filter: Box::new(move |f| {
             let _ = log_handle.reload(f);
         }),
+        viewer: capture,
     };
-    installed.point(owner, cfg, tp, writer);
+    installed.point(owner, cfg, tp, writer, viewer);
     *slot = Some(installed);
     Outcome::Installed
 }
@@ -306,11 +317,12 @@ pub(super) fn repoint_if_ours(
     owner: u64,
     cfg: &ObservabilityConfig,
     tp: Option<&SdkTracerProvider>,
+    viewer: ViewerStore,
 ) -> bool {
     let mut slot = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     match slot.as_mut() {
         Some(installed) => {
-            installed.point(owner, cfg, tp, None);
+            installed.point(owner, cfg, tp, None, viewer);
             true
         }
         None => false,
@@ -326,5 +338,6 @@ pub(super) fn release(owner: u64) {
     if let Some(installed) = slot.as_mut().filter(|i| i.owner == owner) {
         installed.owner = 0;
         installed.point_tracer(None);
+        installed.viewer.point(None);
     }
 }

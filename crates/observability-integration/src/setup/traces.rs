@@ -36,6 +36,9 @@ pub(super) fn outlet<E: SpanExporter + 'static>(
     Outlet::new(name, stats, bridged, resource)
 }
 
+/// The longest spans wait for the pipeline while the viewer is on.
+const VIEWER_DELAY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// What the traces part of setup built.
 pub(super) struct Traces {
     pub(super) provider: SdkTracerProvider,
@@ -151,10 +154,19 @@ pub(super) fn build(
     cfg: &ObservabilityConfig,
     resource: &Resource,
     custom: Vec<ExporterFactory>,
+    viewer: Option<&crate::viewer::Viewer>,
     report: &mut StatusReport,
 ) -> Traces {
     let mut builder = provider_builder(cfg, resource);
     let mut factories = configured(rt, cfg, report);
+    if let Some(v) = viewer {
+        // One more outlet: the viewer sees what the exporters see.
+        let exporter = v.exporter();
+        report.exporter("viewer", "traces", None);
+        factories.push(Box::new(move |rt, cfg, resource| {
+            outlet("viewer".into(), exporter, rt, cfg, resource)
+        }));
+    }
     for (i, f) in custom.into_iter().enumerate() {
         report.exporter(format!("custom-{}", i + 1), "traces", None);
         factories.push(f);
@@ -165,7 +177,12 @@ pub(super) fn build(
         let options = PipelineOptions {
             max_queue_size: cfg.max_queue_size,
             max_export_batch_size: cfg.max_export_batch_size,
-            schedule_delay: cfg.schedule_delay,
+            // A run shows in the viewer within half a second.
+            schedule_delay: if viewer.is_some() {
+                cfg.schedule_delay.min(VIEWER_DELAY)
+            } else {
+                cfg.schedule_delay
+            },
             immediate: !cfg.batch_span_processor,
             limits: SpanLimits::of(cfg),
             roots: RootSpans {

@@ -1,0 +1,250 @@
+//! The viewer's routes: the pages (`/`, `/traces/{id}`), their assets, and
+//! the JSON API they use (`/api/runs`, `/api/traces/{id}`,
+//! `/api/traces/{id}/otlp`, `/api/stats`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use opentelemetry::trace::TraceId;
+use serde_json::json;
+
+use super::detail::{self, TraceCopy};
+use super::query::{self, RunFilter};
+use super::store::Store;
+
+const INDEX: &str = include_str!("assets/index.html");
+const SCRIPT: &str = include_str!("assets/viewer.js");
+const STYLE: &str = include_str!("assets/viewer.css");
+
+/// Who may ask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hosts {
+    /// Any `Host` header (the viewer mounted in the application's own app,
+    /// or a server bound beyond loopback).
+    Any,
+    /// Only `localhost`, `127.0.0.1` and `[::1]`: a page elsewhere that
+    /// points a DNS name at 127.0.0.1 (DNS rebinding) can't read the traces.
+    Loopback,
+}
+
+/// The viewer's router over `store`.
+pub(crate) fn router(store: Arc<Store>, hosts: Hosts) -> Router {
+    let app = Router::new()
+        .route("/", get(|| async { page("./") }))
+        .route("/traces/{id}", get(|| async { page("../") }))
+        .route(
+            "/assets/viewer.js",
+            get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/assets/viewer.css",
+            get(|| async { asset(STYLE, "text/css; charset=utf-8") }),
+        )
+        .route("/api/runs", get(runs))
+        .route("/api/stats", get(stats))
+        .route("/api/traces/{id}", get(trace))
+        .route("/api/traces/{id}/otlp", get(trace_otlp))
+        .with_state(store)
+        .layer(axum::middleware::from_fn(headers));
+    match hosts {
+        Hosts::Any => app,
+        Hosts::Loopback => app.layer(axum::middleware::from_fn(loopback_only)),
+    }
+}
+
+/// The page shell; `base` makes its relative links work wherever the
+/// router is mounted.
+fn page(base: &str) -> Response {
+    let html = INDEX.replace("{{BASE}}", base);
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A refused request: its status and why.
+type Refused = (StatusCode, String);
+
+fn refused((status, message): Refused) -> Response {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn bad_request(message: String) -> Response {
+    refused((StatusCode::BAD_REQUEST, message))
+}
+
+async fn runs(State(store): State<Arc<Store>>, req: Request) -> Response {
+    let params: HashMap<String, String> = req
+        .uri()
+        .query()
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let filter = match RunFilter::parse(&params) {
+        Ok(f) => f,
+        Err(e) => return bad_request(e),
+    };
+    let (rows, matched, version) = store.read(|inner| {
+        let (rows, matched) = query::runs(inner, &filter);
+        (rows, matched, inner.version)
+    });
+    json_response(
+        StatusCode::OK,
+        &json!({ "version": version, "matched": matched, "limit": filter.limit, "runs": rows }),
+    )
+}
+
+async fn stats(State(store): State<Arc<Store>>) -> Response {
+    json_response(StatusCode::OK, &json!(store.stats()))
+}
+
+fn trace_id(id: &str) -> Result<TraceId, Refused> {
+    (id.len() == 32)
+        .then(|| TraceId::from_hex(id).ok())
+        .flatten()
+        .filter(|t| *t != TraceId::INVALID)
+        .ok_or_else(|| {
+            (
+                StatusCode::BAD_REQUEST,
+                format!("{id:?} is not a trace id: 32 lowercase hex digits"),
+            )
+        })
+}
+
+fn copy(store: &Store, id: &str) -> Result<TraceCopy, Refused> {
+    let tid = trace_id(id)?;
+    store
+        .read(|inner| inner.traces.get(&tid).map(TraceCopy::of))
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no trace {id} in the viewer (never seen, or evicted to stay within viewer_max_bytes)"),
+            )
+        })
+}
+
+async fn trace(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
+    match copy(&store, &id) {
+        Ok(c) => json_response(StatusCode::OK, &detail::render(&id, c)),
+        Err(r) => refused(r),
+    }
+}
+
+async fn trace_otlp(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
+    match copy(&store, &id) {
+        Ok(c) => json_response(StatusCode::OK, &detail::otlp(c.spans, &store.resource())),
+        Err(r) => refused(r),
+    }
+}
+
+/// What every viewer response carries: its own scripts and styles only,
+/// never framed, no referrer, no content sniffing.
+async fn headers(req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    res
+}
+
+/// Whether `host` (a `Host` header value) names this machine's loopback.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn loopback_only(req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    if is_loopback_host(host) {
+        next.run(req).await
+    } else {
+        (
+            StatusCode::FORBIDDEN,
+            "the viewer answers to localhost, 127.0.0.1 and [::1] only while its server binds loopback\n",
+        )
+            .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in [
+            "localhost",
+            "localhost:9464",
+            "127.0.0.1:9464",
+            "[::1]:9464",
+            "LOCALHOST",
+            "127.0.0.2",
+        ] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:9464",
+            "10.0.0.1",
+            "",
+            "localhost.evil.example",
+            "[::2]:1",
+        ] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
+}
