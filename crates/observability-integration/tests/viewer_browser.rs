@@ -17,6 +17,16 @@ use std::time::Duration;
 use serde_json::Value;
 use webdriver::Browser;
 
+/// The demo process, killed if the test ends without stopping it.
+struct Demo(std::process::Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn demo_binary() -> Option<std::path::PathBuf> {
     let p = support::workspace_root().join("target/debug/examples/full_stack");
     if p.exists() {
@@ -38,18 +48,20 @@ async fn the_demo_in_a_real_browser() {
         return;
     };
     let port = support::free_port();
-    let mut demo = Command::new(bin)
-        .env("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OBSERVABILITY_ENVIRONMENT")
-        .env_remove("OBSERVABILITY_ENABLE_VIEWER")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start full_stack");
+    let mut demo = Demo(
+        Command::new(bin)
+            .env("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .env_remove("OBSERVABILITY_ENVIRONMENT")
+            .env_remove("OBSERVABILITY_ENABLE_VIEWER")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start full_stack"),
+    );
     let (tx, rx) = mpsc::channel::<String>();
-    let stderr = BufReader::new(demo.stderr.take().unwrap());
+    let stderr = BufReader::new(demo.0.stderr.take().unwrap());
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
         for line in stderr.lines().map_while(Result::ok) {
@@ -220,10 +232,10 @@ async fn the_demo_in_a_real_browser() {
     browser.quit().await;
 
     // SIGTERM: a clean shutdown that flushed everything.
-    let pid = demo.id().to_string();
+    let pid = demo.0.id().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
-    let status = demo.wait().unwrap();
+    let status = demo.0.wait().unwrap();
     let out = reader.join().unwrap();
     assert!(status.success(), "demo exited {status}:\n{out}");
     assert!(out.contains("shutdown flushed everything"), "{out}");
