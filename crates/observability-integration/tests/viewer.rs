@@ -250,6 +250,7 @@ async fn runs_traces_and_logs_over_http() {
         .collect();
     assert_eq!(otlp_spans.len(), spans.len());
     assert!(otlp_spans.iter().all(|s| s["traceId"] == failed));
+    otlp_json_is_an_export_request(&otlp, spans.len());
 
     // Unknown and malformed ids.
     let (code, body) = get(&format!("{base}api/traces/{}", "ab".repeat(16))).await;
@@ -257,6 +258,11 @@ async fn runs_traces_and_logs_over_http() {
     assert!(body["error"].as_str().unwrap().contains("viewer_max_bytes"));
     let (code, _) = get(&format!("{base}api/traces/not-hex")).await;
     assert_eq!(code, 400);
+    let (code, _) = get(&format!("{base}api/traces/{}", failed.to_uppercase())).await;
+    assert_eq!(
+        code, 400,
+        "trace ids are lowercase, as the runs list gives them"
+    );
 
     // The store's accounting.
     let (_, stats) = get(&format!("{base}api/stats")).await;
@@ -266,6 +272,52 @@ async fn runs_traces_and_logs_over_http() {
     let v = obs.viewer().unwrap().stats();
     assert_eq!(v.evicted_succeeded + v.evicted_failed, 0);
     obs.shutdown(Duration::from_secs(5));
+}
+
+/// The official protobuf JSON parser (Python `opentelemetry-proto`) reads
+/// the OTLP/JSON form as an `ExportTraceServiceRequest`: every field name
+/// and type is one OTLP has. (It reads the hex ids OTLP/JSON uses as
+/// base64, so the ids are checked above, not here.)
+fn otlp_json_is_an_export_request(otlp: &Value, spans: usize) {
+    let Some(python) = support::backend_python() else {
+        support::backend_missing("the backends venv (opentelemetry-proto)");
+        return;
+    };
+    let script = r#"
+import json, sys
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+req = json_format.Parse(sys.stdin.read(), ExportTraceServiceRequest())
+spans = [s for rs in req.resource_spans for ss in rs.scope_spans for s in ss.spans]
+assert all(s.start_time_unix_nano > 0 and s.end_time_unix_nano >= s.start_time_unix_nano for s in spans)
+assert all(s.kind == 1 for s in spans), [s.kind for s in spans]
+assert any(s.status.code == 2 for s in spans)
+print(len(spans))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(otlp.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "protobuf refused the OTLP/JSON: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        spans.to_string()
+    );
 }
 
 #[tokio::test]
@@ -379,7 +431,28 @@ async fn mounted_in_the_applications_own_router() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let base = format!("http://{addr}/debug/viewer/");
+    // Nested, axum serves the runs page at the prefix without a slash: its
+    // `<base>` must still lead to the assets and the API under the prefix.
+    let runs_page = format!("http://{addr}/debug/viewer");
+    let html = reqwest::get(&runs_page)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let href = html
+        .split(r#"<base href=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    assert_eq!(href, "viewer/");
+    let resolved = url::Url::parse(&runs_page).unwrap().join(href).unwrap();
+    for rel in ["assets/viewer.js", "assets/viewer.css", "api/runs"] {
+        let res = reqwest::get(resolved.join(rel).unwrap()).await.unwrap();
+        assert_eq!(res.status(), 200, "{rel} from the nested runs page");
+    }
+    let base = resolved.to_string();
+    assert_eq!(base, format!("http://{addr}/debug/viewer/"));
     let listed = runs_listed(&base, 1).await;
     let id = listed["runs"][0]["trace_id"].as_str().unwrap().to_owned();
     let page = reqwest::get(format!("{base}traces/{id}"))

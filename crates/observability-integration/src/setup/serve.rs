@@ -37,6 +37,7 @@ pub(super) fn start(
     };
     let mut app = Router::new();
     let mut served = Vec::new();
+    let mut viewer_served = false;
     if let Some(prom) = prometheus {
         // The endpoint was checked when the config was built; one edited
         // since is an error to report, not a router panic.
@@ -65,7 +66,11 @@ pub(super) fn start(
             app.clone().merge(v.router_for(hosts))
         }));
         match merged {
-            Ok(m) => app = m,
+            Ok(m) => {
+                app = m;
+                viewer_served = true;
+                served.push("the trace viewer at /".into());
+            }
             Err(_) => {
                 report.fail(
                     "viewer",
@@ -76,7 +81,6 @@ pub(super) fn start(
                 );
             }
         }
-        served.push("the trace viewer at /".into());
     }
     let app = finish_router(app, served.join(", "));
     let limits = Limits {
@@ -94,7 +98,7 @@ pub(super) fn start(
                     Some(format!("http://{addr}{}", cfg.prometheus_endpoint)),
                 );
             }
-            report.viewer = viewer.is_some();
+            report.viewer = viewer_served;
             Some(s)
         }
         Err(e) => {

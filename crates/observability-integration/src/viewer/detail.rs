@@ -153,11 +153,135 @@ pub(crate) fn render(trace_id: &str, copy: TraceCopy) -> Json {
 }
 
 /// The trace as an OTLP/JSON `ExportTraceServiceRequest` (what an OTLP/HTTP
-/// receiver takes with `Content-Type: application/json`).
+/// receiver takes with `Content-Type: application/json`): the protobuf JSON
+/// mapping with OTLP's rules — hex trace and span ids, enums as numbers,
+/// 64-bit integers as strings, lowerCamelCase names.
 pub(crate) fn otlp(spans: Vec<SpanData>, resource: &opentelemetry_sdk::Resource) -> Json {
-    use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-    use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
-    let resource = ResourceAttributesWithSchema::from(resource);
-    let resource_spans = group_spans_by_resource_and_scope(spans, &resource);
-    json!({ "resourceSpans": resource_spans })
+    let mut scopes: Vec<(opentelemetry::InstrumentationScope, Vec<Json>)> = Vec::new();
+    for s in &spans {
+        let span = otlp_span(s);
+        match scopes
+            .iter_mut()
+            .find(|(scope, _)| *scope == s.instrumentation_scope)
+        {
+            Some((_, list)) => list.push(span),
+            None => scopes.push((s.instrumentation_scope.clone(), vec![span])),
+        }
+    }
+    let resource_attrs: Vec<Json> = resource
+        .iter()
+        .map(|(k, v)| otlp_kv(k.as_str(), v))
+        .collect();
+    let scope_spans: Vec<Json> = scopes
+        .into_iter()
+        .map(|(scope, spans)| {
+            let mut sc = json!({ "name": scope.name() });
+            if let Some(v) = scope.version() {
+                sc["version"] = json!(v);
+            }
+            json!({ "scope": sc, "spans": spans })
+        })
+        .collect();
+    let mut rs = json!({ "resource": { "attributes": resource_attrs }, "scopeSpans": scope_spans });
+    if let Some(url) = resource.schema_url() {
+        rs["schemaUrl"] = json!(url);
+    }
+    json!({ "resourceSpans": [rs] })
+}
+
+fn nanos(t: SystemTime) -> String {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos()
+        .to_string()
+}
+
+fn otlp_value(v: &Value) -> Json {
+    let array = |values: Vec<Json>| json!({ "arrayValue": { "values": values } });
+    match v {
+        Value::Bool(b) => json!({ "boolValue": b }),
+        Value::I64(i) => json!({ "intValue": i.to_string() }),
+        Value::F64(f) => json!({ "doubleValue": f }),
+        Value::String(s) => json!({ "stringValue": s.as_str() }),
+        Value::Array(Array::Bool(a)) => {
+            array(a.iter().map(|b| json!({ "boolValue": b })).collect())
+        }
+        Value::Array(Array::I64(a)) => array(
+            a.iter()
+                .map(|i| json!({ "intValue": i.to_string() }))
+                .collect(),
+        ),
+        Value::Array(Array::F64(a)) => {
+            array(a.iter().map(|f| json!({ "doubleValue": f })).collect())
+        }
+        Value::Array(Array::String(a)) => array(
+            a.iter()
+                .map(|s| json!({ "stringValue": s.as_str() }))
+                .collect(),
+        ),
+        other => json!({ "stringValue": other.as_str() }),
+    }
+}
+
+fn otlp_kv(key: &str, v: &Value) -> Json {
+    json!({ "key": key, "value": otlp_value(v) })
+}
+
+fn otlp_attrs(kvs: &[KeyValue]) -> Vec<Json> {
+    kvs.iter()
+        .map(|kv| otlp_kv(kv.key.as_str(), &kv.value))
+        .collect()
+}
+
+fn otlp_span(s: &SpanData) -> Json {
+    let kind = match s.span_kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    };
+    let status = match &s.status {
+        Status::Unset => json!({}),
+        Status::Ok => json!({ "code": 1 }),
+        Status::Error { description } => json!({ "code": 2, "message": description }),
+    };
+    // W3C flags, plus "has is_remote" (0x100) and "parent is remote" (0x200).
+    let flags = u32::from(s.span_context.trace_flags().to_u8())
+        | 0x100
+        | if s.parent_span_is_remote { 0x200 } else { 0 };
+    let mut span = json!({
+        "traceId": s.span_context.trace_id().to_string(),
+        "spanId": s.span_context.span_id().to_string(),
+        "flags": flags,
+        "name": s.name,
+        "kind": kind,
+        "startTimeUnixNano": nanos(s.start_time),
+        "endTimeUnixNano": nanos(s.end_time),
+        "attributes": otlp_attrs(&s.attributes),
+        "droppedAttributesCount": s.dropped_attributes_count,
+        "events": s.events.iter().map(|e| json!({
+            "timeUnixNano": nanos(e.timestamp),
+            "name": e.name,
+            "attributes": otlp_attrs(&e.attributes),
+            "droppedAttributesCount": e.dropped_attributes_count,
+        })).collect::<Vec<_>>(),
+        "droppedEventsCount": s.events.dropped_count,
+        "links": s.links.iter().map(|l| json!({
+            "traceId": l.span_context.trace_id().to_string(),
+            "spanId": l.span_context.span_id().to_string(),
+            "attributes": otlp_attrs(&l.attributes),
+            "droppedAttributesCount": l.dropped_attributes_count,
+        })).collect::<Vec<_>>(),
+        "droppedLinksCount": s.links.dropped_count,
+        "status": status,
+    });
+    if s.parent_span_id != SpanId::INVALID {
+        span["parentSpanId"] = json!(s.parent_span_id.to_string());
+    }
+    let state = s.span_context.trace_state().header();
+    if !state.is_empty() {
+        span["traceState"] = json!(state);
+    }
+    span
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -36,7 +36,7 @@ pub(crate) enum Hosts {
 /// The viewer's router over `store`.
 pub(crate) fn router(store: Arc<Store>, hosts: Hosts) -> Router {
     let app = Router::new()
-        .route("/", get(|| async { page("./") }))
+        .route("/", get(runs_page))
         .route("/traces/{id}", get(|| async { page("../") }))
         .route(
             "/assets/viewer.js",
@@ -56,6 +56,28 @@ pub(crate) fn router(store: Arc<Store>, hosts: Hosts) -> Router {
         Hosts::Any => app,
         Hosts::Loopback => app.layer(axum::middleware::from_fn(loopback_only)),
     }
+}
+
+/// The runs page. Nested under a prefix (`.nest("/viewer", …)`), axum
+/// serves it at `/viewer`, without the slash, so its relative links are
+/// based on that last segment.
+async fn runs_page(OriginalUri(uri): OriginalUri) -> Response {
+    let path = uri.path();
+    if path.ends_with('/') {
+        return page("./");
+    }
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let escaped: String = last
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
+    page(&format!("{escaped}/"))
 }
 
 /// The page shell; `base` makes its relative links work wherever the
@@ -113,14 +135,35 @@ async fn runs(State(store): State<Arc<Store>>, req: Request) -> Response {
         Ok(f) => f,
         Err(e) => return bad_request(e),
     };
-    let (rows, matched, version) = store.read(|inner| {
-        let (rows, matched) = query::runs(inner, &filter);
-        (rows, matched, inner.version)
-    });
-    json_response(
-        StatusCode::OK,
-        &json!({ "version": version, "matched": matched, "limit": filter.limit, "runs": rows }),
-    )
+    let limit = filter.limit;
+    let listed = off_runtime(move || {
+        store.read(|inner| {
+            let (rows, matched) = query::runs(inner, &filter);
+            (rows, matched, inner.version)
+        })
+    })
+    .await;
+    match listed {
+        Ok((rows, matched, version)) => json_response(
+            StatusCode::OK,
+            &json!({ "version": version, "matched": matched, "limit": limit, "runs": rows }),
+        ),
+        Err(r) => refused(r),
+    }
+}
+
+/// Runs `f` (a scan or copy under the store's lock) on the blocking pool,
+/// so a long read never holds the runtime's worker thread, which also
+/// drives exports and scrapes.
+async fn off_runtime<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refused> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the store failed: {e}"),
+        )
+    })
 }
 
 async fn stats(State(store): State<Arc<Store>>) -> Response {
@@ -128,7 +171,7 @@ async fn stats(State(store): State<Arc<Store>>) -> Response {
 }
 
 fn trace_id(id: &str) -> Result<TraceId, Refused> {
-    (id.len() == 32)
+    (id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
         .then(|| TraceId::from_hex(id).ok())
         .flatten()
         .filter(|t| *t != TraceId::INVALID)
@@ -140,10 +183,10 @@ fn trace_id(id: &str) -> Result<TraceId, Refused> {
         })
 }
 
-fn copy(store: &Store, id: &str) -> Result<TraceCopy, Refused> {
+async fn copy(store: Arc<Store>, id: &str) -> Result<TraceCopy, Refused> {
     let tid = trace_id(id)?;
-    store
-        .read(|inner| inner.traces.get(&tid).map(TraceCopy::of))
+    off_runtime(move || store.read(|inner| inner.traces.get(&tid).map(TraceCopy::of)))
+        .await?
         .ok_or_else(|| {
             (
                 StatusCode::NOT_FOUND,
@@ -153,14 +196,14 @@ fn copy(store: &Store, id: &str) -> Result<TraceCopy, Refused> {
 }
 
 async fn trace(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
-    match copy(&store, &id) {
+    match copy(store, &id).await {
         Ok(c) => json_response(StatusCode::OK, &detail::render(&id, c)),
         Err(r) => refused(r),
     }
 }
 
 async fn trace_otlp(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
-    match copy(&store, &id) {
+    match copy(store.clone(), &id).await {
         Ok(c) => json_response(StatusCode::OK, &detail::otlp(c.spans, &store.resource())),
         Err(r) => refused(r),
     }

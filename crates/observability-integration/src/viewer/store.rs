@@ -21,8 +21,9 @@ use super::size;
 pub(crate) const MAX_SPANS_PER_TRACE: usize = 10_000;
 /// Log lines kept per trace; later ones are dropped and counted.
 pub(crate) const MAX_LOGS_PER_TRACE: usize = 10_000;
-/// Log lines waiting to join their traces; beyond it they are dropped
-/// and counted (the application's thread never waits for the store).
+/// Log lines waiting to join their traces; beyond it (or beyond a
+/// quarter of the bound in bytes) they are dropped and counted (the
+/// application's thread never waits for the store).
 const MAX_PENDING_LOGS: usize = 8192;
 
 /// One log line of a trace.
@@ -120,7 +121,7 @@ pub struct ViewerStats {
 #[derive(Debug)]
 pub(crate) struct Store {
     inner: Mutex<Inner>,
-    pending: Mutex<Vec<LogLine>>,
+    pending: Mutex<Pending>,
     max_bytes: usize,
     peak: AtomicU64,
     evicted_succeeded: AtomicU64,
@@ -128,6 +129,20 @@ pub(crate) struct Store {
     spans_dropped: AtomicU64,
     logs_dropped: AtomicU64,
     resource: Mutex<Option<Resource>>,
+}
+
+/// Log lines not yet joined to their traces, and their bytes.
+#[derive(Debug, Default)]
+struct Pending {
+    lines: Vec<LogLine>,
+    bytes: usize,
+}
+
+impl Pending {
+    fn take(&mut self) -> Vec<LogLine> {
+        self.bytes = 0;
+        std::mem::take(&mut self.lines)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -162,18 +177,20 @@ impl Store {
 
     /// Queues a log line for its trace; never waits on readers.
     pub(crate) fn push_log(&self, line: LogLine) {
+        let cost = size::log(&line);
         let mut pending = lock(&self.pending);
-        if pending.len() >= MAX_PENDING_LOGS {
+        if pending.lines.len() >= MAX_PENDING_LOGS || pending.bytes + cost > self.max_bytes / 4 {
             drop(pending);
             self.logs_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        pending.push(line);
+        pending.bytes += cost;
+        pending.lines.push(line);
     }
 
     /// Stores a batch of ended spans, then evicts down to the bound.
     pub(crate) fn insert(&self, spans: Vec<SpanData>) {
-        let logs = std::mem::take(&mut *lock(&self.pending));
+        let logs = lock(&self.pending).take();
         let mut inner = lock(&self.inner);
         for line in logs {
             self.add_log(&mut inner, line);
@@ -186,7 +203,7 @@ impl Store {
 
     /// The store, read under its lock, with queued log lines joined first.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Inner) -> R) -> R {
-        let logs = std::mem::take(&mut *lock(&self.pending));
+        let logs = lock(&self.pending).take();
         let mut inner = lock(&self.inner);
         if !logs.is_empty() {
             for line in logs {
@@ -243,8 +260,9 @@ impl Store {
 
     fn add_log(&self, inner: &mut Inner, line: LogLine) {
         let cost = size::log(&line);
+        let cap = self.max_bytes / 2;
         let trace = Self::entry(inner, line.trace_id);
-        if trace.logs.len() >= MAX_LOGS_PER_TRACE {
+        if trace.logs.len() >= MAX_LOGS_PER_TRACE || trace.bytes + cost > cap {
             self.logs_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -256,14 +274,18 @@ impl Store {
     fn add_span(&self, inner: &mut Inner, span: SpanData) {
         let cost = size::span(&span);
         let id = span.span_context.trace_id();
+        let cap = self.max_bytes / 2;
+        let root = is_local_root(&span);
         let trace = Self::entry(inner, id);
-        if trace.spans.len() >= MAX_SPANS_PER_TRACE {
+        // One trace never takes more than half the store (its root is
+        // always kept, so the run keeps its row).
+        if !root && (trace.spans.len() >= MAX_SPANS_PER_TRACE || trace.bytes + cost > cap) {
             self.spans_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let (seq, old) = (trace.seq, trace.class);
         let mut class = old;
-        if is_local_root(&span) && trace.root().is_none_or(|r| span.start_time < r.start_time) {
+        if root && trace.root().is_none_or(|r| span.start_time < r.start_time) {
             trace.root = Some(trace.spans.len());
             class = if run_failed(&span) {
                 Class::Failed
@@ -361,6 +383,44 @@ mod tests {
             assert!(!inner.traces.contains_key(&TraceId::from(2u128)));
             assert!(inner.traces.contains_key(&TraceId::from(40u128)));
         });
+    }
+
+    #[test]
+    fn one_trace_never_takes_more_than_half_and_keeps_its_root() {
+        let bound = 64 * 1024;
+        let store = Store::new(bound);
+        for i in 2..2000u64 {
+            store.insert(vec![span(9, i, 1, false)]);
+        }
+        let root = span(9, 1, 0, true);
+        let root_bytes = size::span(&root);
+        store.insert(vec![root]);
+        let s = store.stats();
+        assert!(s.spans_dropped > 1000, "{s:?}");
+        store.read(|inner| {
+            let t = &inner.traces[&TraceId::from(9u128)];
+            assert!(t.root().is_some(), "the root is kept");
+            assert!(t.bytes <= bound / 2 + root_bytes, "{}", t.bytes);
+        });
+    }
+
+    #[test]
+    fn waiting_log_lines_are_bounded_by_bytes() {
+        let store = Store::new(64 * 1024);
+        for _ in 0..1000 {
+            store.push_log(LogLine {
+                time: SystemTime::now(),
+                level: tracing::Level::INFO,
+                target: "t".into(),
+                message: "m".repeat(1000),
+                fields: "{}".into(),
+                trace_id: TraceId::from(5u128),
+                span_id: SpanId::from(1u64),
+            });
+        }
+        let s = store.stats();
+        assert!(s.logs_dropped > 900, "{s:?}");
+        store.read(|inner| assert!(inner.bytes <= 64 * 1024 / 2 + 2048, "{}", inner.bytes));
     }
 
     #[test]

@@ -5,6 +5,10 @@
 const POLL_MS = 2000;
 const base = new URL(document.baseURI);
 const app = document.getElementById("app");
+// The runs page: the base without its slash (nested under a prefix, axum
+// serves it at `/prefix`, not `/prefix/`).
+const HOME = base.pathname.length > 1 ? base.pathname.replace(/\/$/, "") : "/";
+for (const a of document.querySelectorAll("a.brand")) a.setAttribute("href", HOME);
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -35,8 +39,14 @@ function ms(v) {
   if (v >= 10) return v.toFixed(0) + " ms";
   return v.toFixed(2) + " ms";
 }
-function usd(v) { return v === undefined || v === null ? "" : "$" + (v < 0.01 ? v.toPrecision(2) : v.toFixed(4)); }
-function num(v) { return v === undefined || v === null ? "" : Number.isInteger(v) ? String(v) : v.toFixed(1); }
+function usd(v) {
+  if (typeof v !== "number") return v === undefined || v === null ? "" : String(v);
+  return "$" + (v < 0.01 ? v.toPrecision(2) : v.toFixed(4));
+}
+function num(v) {
+  if (typeof v !== "number") return v === undefined || v === null ? "" : String(v);
+  return Number.isInteger(v) ? String(v) : v.toFixed(1);
+}
 function when(iso) { const d = new Date(iso); return isNaN(d) ? iso : d.toLocaleTimeString([], { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0"); }
 function bytes(n) { return n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + " MiB" : (n / 1024).toFixed(0) + " KiB"; }
 
@@ -168,9 +178,15 @@ function treeOrder(spans) {
       kids.get(s.parent_span_id).push(s);
     } else roots.push(s);
   }
+  // Iterative, depth first: a deep chain must not overflow the stack.
   const out = [];
-  const walk = (s, depth) => { out.push([s, depth]); for (const k of kids.get(s.span_id) || []) walk(k, depth + 1); };
-  roots.forEach((r) => walk(r, 0));
+  const stack = roots.slice().reverse().map((r) => [r, 0]);
+  while (stack.length) {
+    const [s, depth] = stack.pop();
+    out.push([s, depth]);
+    const children = kids.get(s.span_id) || [];
+    for (let i = children.length - 1; i >= 0; i--) stack.push([children[i], depth + 1]);
+  }
   return out;
 }
 
@@ -206,7 +222,7 @@ async function tracePage(id) {
   try {
     t = await getJson("api/traces/" + encodeURIComponent(id));
   } catch (e) {
-    app.replaceChildren(el("p", { class: "empty", text: e.message }), el("p", {}, el("a", { href: "./", text: "back to runs" })));
+    app.replaceChildren(el("p", { class: "empty", text: e.message }), el("p", {}, el("a", { href: HOME, text: "back to runs" })));
     return;
   }
   const run = t.run || {};
@@ -265,7 +281,7 @@ async function tracePage(id) {
     return r;
   });
   app.replaceChildren(
-    el("p", {}, el("a", { href: "./", text: "← runs" })),
+    el("p", {}, el("a", { href: HOME, text: "← runs" })),
     el("h1", { id: "run-name", text: run.name || "trace " + id }), summary,
     el("div", { class: "layout" },
       el("section", { class: "waterfall", id: "waterfall" },
@@ -275,7 +291,9 @@ async function tracePage(id) {
     logs.length
       ? el("table", { class: "logs", id: "logs" }, el("thead", {}, el("tr", {}, ["at", "level", "message", "fields", "span"].map((h) => el("th", { text: h })))), el("tbody", {}, logs))
       : el("p", { class: "muted", id: "logs", text: "No log lines in this trace." }));
-  const firstError = t.spans.find((s) => s.status === "error" && !t.spans.some((c) => c.parent_span_id === s.span_id && c.status === "error"));
+  // The innermost failing span: an error span with no failing child.
+  const failingParents = new Set(t.spans.filter((c) => c.status === "error" && c.parent_span_id).map((c) => c.parent_span_id));
+  const firstError = t.spans.find((s) => s.status === "error" && !failingParents.has(s.span_id));
   const first = firstError || (treeOrder(t.spans)[0] || [])[0];
   if (first) select(first.span_id, false);
 }
