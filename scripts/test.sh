@@ -44,7 +44,9 @@ log "benches compile"
 cargo bench --workspace --no-run --quiet 2>/dev/null || cargo bench --workspace --no-run
 
 log "short throughput runs: span accounting must be exact (created == exported + dropped); none dropped with a sized queue"
-cargo build --release --quiet --example throughput
+# The bench profile (release plus line tables, for profilers) so the
+# dependencies the benches just compiled are reused instead of built again.
+cargo build --profile bench --quiet --example throughput
 ./target/release/examples/throughput --seconds 3
 ./target/release/examples/throughput --seconds 3 --queue 4194304 --require-no-drops
 
