@@ -84,6 +84,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let viewer = global_report().and_then(|r| r.viewer_url());
     if let Some(url) = &viewer {
         eprintln!("\nSee the runs: open {url}");
+        eprintln!(
+            "  metrics (p50/p95/p99 per primitive): {url}dashboard; other processes' spans: OTLP/HTTP to {url}v1/traces"
+        );
     }
     eprintln!(
         "\n{}",

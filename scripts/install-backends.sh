@@ -31,9 +31,9 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import phoenix, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc, prometheus_client.openmetrics.parser, opentelemetry.sdk.trace, opentelemetry.propagate" 2>/dev/null; then
-  echo "installing Python backends into $VENV (arize-phoenix, opentelemetry-proto, grpcio, prometheus-client, opentelemetry-sdk)"
+if ! "$VENV/bin/python" -c "import phoenix, opentelemetry.proto.collector.metrics.v1.metrics_service_pb2_grpc, grpc, prometheus_client.openmetrics.parser, opentelemetry.sdk.trace, opentelemetry.propagate, opentelemetry.exporter.otlp.proto.http.trace_exporter" 2>/dev/null; then
+  echo "installing Python backends into $VENV (arize-phoenix, opentelemetry-proto, grpcio, prometheus-client, opentelemetry-sdk, opentelemetry-exporter-otlp-proto-http)"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "arize-phoenix==20.26.1" "opentelemetry-proto" "grpcio" "protobuf" "prometheus-client==0.21.1" "opentelemetry-sdk"
+    "arize-phoenix==20.26.1" "opentelemetry-proto" "grpcio" "protobuf" "prometheus-client==0.21.1" "opentelemetry-sdk" "opentelemetry-exporter-otlp-proto-http"
 fi
 echo "backends ready: $(command -v prometheus) ($(prometheus --version 2>&1 | head -1)), phoenix $("$VENV/bin/python" -c 'import phoenix; print(phoenix.__version__)' 2>/dev/null || echo '?')"

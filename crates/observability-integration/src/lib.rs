@@ -46,6 +46,7 @@ pub mod propagation;
 mod reader;
 mod runtime;
 mod setup;
+pub mod slo;
 #[cfg_attr(not(feature = "viewer"), path = "viewer/off.rs")]
 pub mod viewer;
 

@@ -270,7 +270,10 @@ async fn runs_traces_and_logs_over_http() {
     assert!(stats["bytes"].as_u64().unwrap() > 0);
     assert_eq!(stats["max_bytes"], 8 << 20);
     let v = obs.viewer().unwrap().stats();
-    assert_eq!(v.evicted_succeeded + v.evicted_failed, 0);
+    assert_eq!(
+        v.evicted_ordinary + v.evicted_slow + v.evicted_expensive + v.evicted_failed,
+        0
+    );
     obs.shutdown(Duration::from_secs(5));
 }
 

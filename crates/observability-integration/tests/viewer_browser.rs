@@ -2,8 +2,11 @@
 //! runs its four requests and keeps serving; the runs page lists them,
 //! filtering by `req-3` leaves the failed run, and its trace page shows
 //! exactly the spans `/api/traces/{id}` returns, the failing step's error
-//! and the run's log lines. Screenshots go to `target/viewer-screenshots/`.
-//! Then SIGTERM stops the demo cleanly.
+//! and the run's log lines; the metrics page shows the demo's primitives
+//! with the percentiles `/api/metrics` computes. Screenshots go to
+//! `target/viewer-screenshots/`. Then SIGTERM stops the demo cleanly. A
+//! second demo with `OBSERVABILITY_VIEWER_TOKEN` answers 401 without the
+//! token and opens after the login form.
 
 mod support;
 #[path = "support/webdriver.rs"]
@@ -41,16 +44,21 @@ async fn api(url: &str) -> Value {
     reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_in_a_real_browser() {
-    let Some(bin) = demo_binary() else { return };
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+/// Starts the demo on a free port (with `token` as its viewer token);
+/// returns it, its stderr reader and the viewer URL once it serves.
+fn start_demo(
+    bin: &std::path::Path,
+    token: Option<&str>,
+) -> (Demo, std::thread::JoinHandle<String>, String) {
     let port = support::free_port();
+    let mut cmd = Command::new(bin);
+    if let Some(t) = token {
+        cmd.env("OBSERVABILITY_VIEWER_TOKEN", t);
+    } else {
+        cmd.env_remove("OBSERVABILITY_VIEWER_TOKEN");
+    }
     let mut demo = Demo(
-        Command::new(bin)
-            .env("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())
+        cmd.env("OTEL_EXPORTER_PROMETHEUS_PORT", port.to_string())
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
             .env_remove("OBSERVABILITY_ENVIRONMENT")
@@ -83,6 +91,16 @@ async fn the_demo_in_a_real_browser() {
         }
     }
     assert!(printed, "the demo did not print the viewer URL first");
+    (demo, reader, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_in_a_real_browser() {
+    let Some(bin) = demo_binary() else { return };
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (mut demo, reader, url) = start_demo(&bin, None);
 
     // The API first: four runs, req-3 failed.
     let mut runs = Value::Null;
@@ -229,7 +247,37 @@ async fn the_demo_in_a_real_browser() {
         assert!(all.contains(badge), "no {badge:?} in:\n{all}");
     }
     browser.screenshot(&shots.join("trace.png")).await;
-    browser.quit().await;
+
+    // The metrics page: the demo's primitives with their percentiles.
+    let metrics = api(&format!("{url}api/metrics")).await;
+    let prims = metrics["primitives"].as_array().unwrap();
+    assert!(prims.len() >= 3, "{metrics}");
+    browser.goto(&format!("{url}dashboard")).await;
+    let rows = browser
+        .wait_for("#metrics-primitives tbody tr", |n| n == prims.len())
+        .await;
+    let table = browser.find_all("#metrics-primitives").await;
+    let text = browser.text(&table[0]).await;
+    for h in ["p50", "p95", "p99", "error rate"] {
+        assert!(text.contains(h), "no {h} column:\n{text}");
+    }
+    for p in prims {
+        assert!(
+            text.contains(p["primitive"].as_str().unwrap()),
+            "{p} missing:\n{text}"
+        );
+        assert!(p["p95_ms"].as_f64().is_some_and(|v| v > 0.0), "{p}");
+    }
+    let validator = rows.len();
+    assert!(validator > 0);
+    let first = browser.text(&rows[0]).await;
+    assert!(
+        first.contains(" ms") || first.contains(" s"),
+        "percentiles shown: {first}"
+    );
+    let workflows = browser.find_all("#metrics-workflows tbody tr").await;
+    assert!(!workflows.is_empty(), "runs per workflow shown");
+    browser.screenshot(&shots.join("metrics.png")).await;
 
     // SIGTERM: a clean shutdown that flushed everything.
     let pid = demo.0.id().to_string();
@@ -240,4 +288,19 @@ async fn the_demo_in_a_real_browser() {
     assert!(status.success(), "demo exited {status}:\n{out}");
     assert!(out.contains("shutdown flushed everything"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
+
+    // With a token: 401 without it; the login form opens the runs page.
+    let token = "browser-test-token-0123";
+    let (_guarded, _reader, url) = start_demo(&bin, Some(token));
+    let res = reqwest::get(format!("{url}api/runs")).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = reqwest::get(&url).await.unwrap();
+    assert_eq!(res.status(), 401);
+    browser.goto(&url).await;
+    let field = browser.wait_for("input[name=token]", |n| n == 1).await;
+    browser.type_into(&field[0], token).await;
+    let submit = browser.find_all("form button[type=submit]").await;
+    browser.click(&submit[0]).await;
+    browser.wait_for("#runs tr.run", |n| n == 4).await;
+    browser.quit().await;
 }

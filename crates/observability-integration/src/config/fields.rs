@@ -6,10 +6,10 @@ use std::time::Duration;
 use super::load::ConfigBuilder;
 use super::parse::{
     byte_size, count, parse_bool, parse_capture, parse_kv_list, parse_millis, parse_port,
-    parse_protocol, ratio, resource_list, some_bool, some_count, some_text, text,
+    parse_protocol, ratio, resource_list, secret, some_bool, some_count, some_text, text,
 };
 use super::table::{arg_type, config_fields, Assign, Field, FromArg};
-use super::OtlpProtocol;
+use super::{OtlpProtocol, Secret};
 
 config_fields! {
     /// `service.name` resource attribute. Default `unknown_service`.
@@ -116,7 +116,14 @@ config_fields! {
     /// Default 64 MiB.
     viewer_max_bytes: usize = 64 * 1024 * 1024;
         file "viewer_max_bytes", env ["OBSERVABILITY_VIEWER_MAX_BYTES"],
-        parse byte_size, default "64 MiB", notes "bytes of spans and log lines the viewer keeps (a number, or with `KiB`, `MiB`, `GiB`; at least 64 KiB); beyond it the oldest successful runs go first, failed runs last, counted in `observability_viewer_evicted_total`";
+        parse byte_size, default "64 MiB", notes "bytes of spans and log lines the viewer keeps (a number, or with `KiB`, `MiB`, `GiB`; at least 64 KiB); beyond it the oldest ordinary runs go first, then slow, then expensive, failed runs last (the newest quarter stays whatever it is), counted in `observability_viewer_evicted_total`";
+    /// The viewer's access token (extra): when set, its pages, API and
+    /// OTLP intake need `Authorization: Bearer <token>` or the cookie its
+    /// login form sets. Required when `prometheus_host` is beyond
+    /// loopback. Never printed. Default none.
+    viewer_token: Option<Secret> = None;
+        file "viewer_token", env ["OBSERVABILITY_VIEWER_TOKEN"],
+        parse secret, arg Secret, default "none", notes "at least 16 visible ASCII characters (`openssl rand -hex 16`); when set, the viewer's pages, `/api/…` and `POST /v1/traces` answer 401 without `Authorization: Bearer <token>` or the login form's cookie (`/metrics` and `/healthz` stay open); required with the viewer on and `prometheus_host` beyond loopback";
 
     /// Fraction of traces sampled, 0.0..=1.0. Default 1.0.
     trace_sample_rate: f64 = 1.0;

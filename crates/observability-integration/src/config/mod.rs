@@ -14,6 +14,7 @@ mod error;
 mod fields;
 mod load;
 mod parse;
+mod secret;
 mod table;
 mod validate;
 
@@ -21,8 +22,9 @@ pub use docs::markdown_tables;
 pub use error::{ConfigError, Origin};
 pub use fields::{ObservabilityConfig, FIELDS};
 pub use load::{ConfigBuilder, EnvSource};
+pub use secret::Secret;
 pub use table::Field;
-pub(crate) use validate::{endpoint_problem, ENDPOINT_ACCEPTED};
+pub(crate) use validate::{endpoint_problem, is_loopback_name, ENDPOINT_ACCEPTED};
 
 /// OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -187,6 +187,15 @@ pub(super) fn text(_field: &'static str, v: &str, _origin: &Origin) -> Result<St
     Ok(v.to_owned())
 }
 
+/// A secret as given (validation checks its form).
+pub(super) fn secret(
+    _field: &'static str,
+    v: &str,
+    _origin: &Origin,
+) -> Result<Option<super::Secret>, ConfigError> {
+    Ok(Some(super::Secret::new(v)))
+}
+
 /// Text as given, for a field that is unset by default.
 pub(super) fn some_text(
     _field: &'static str,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::error::{ConfigError, Origin};
-use super::{ObservabilityConfig, OtlpProtocol};
+use super::{ObservabilityConfig, OtlpProtocol, Secret};
 
 /// One config field, as the table declares it: what the loader, the
 /// environment reader and the docs use.
@@ -47,6 +47,7 @@ replace!(
     Option<String>,
     Option<usize>,
     Option<bool>,
+    Option<Secret>,
     bool,
     u16,
     usize,
@@ -74,6 +75,12 @@ impl<T> FromArg<T> for T {
 
 impl FromArg<String> for Option<String> {
     fn from_arg(arg: String) -> Option<String> {
+        Some(arg)
+    }
+}
+
+impl FromArg<Secret> for Option<Secret> {
+    fn from_arg(arg: Secret) -> Option<Secret> {
         Some(arg)
     }
 }

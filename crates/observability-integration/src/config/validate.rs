@@ -242,7 +242,35 @@ impl ObservabilityConfig {
                 &self.prometheus_endpoint,
                 &o("prometheus_endpoint", &self.prometheus_endpoint),
                 problem,
-                "a path outside the viewer's (/, /traces/…, /assets/…, /api/…, /v1/…) such as /metrics, or enable_viewer = false",
+                "a path outside the viewer's (/, /traces/…, /assets/…, /api/…, /v1/…, /dashboard, /login) such as /metrics, or enable_viewer = false",
+            ));
+        }
+        if let Some(t) = &self.viewer_token {
+            let t = t.expose();
+            let shown = format!("<{} characters, not shown>", t.chars().count());
+            if t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(err(
+                    "viewer_token",
+                    &shown,
+                    &o("viewer_token", t),
+                    "too short or has spaces or non-ASCII characters (it travels in an HTTP header)",
+                    "at least 16 visible ASCII characters, such as the output of `openssl rand -hex 16`",
+                ));
+            }
+        }
+        if self.viewer_enabled()
+            && self.viewer_token.is_none()
+            && !is_loopback_name(&self.prometheus_host)
+        {
+            return Err(err(
+                "viewer_token",
+                "none",
+                &o("prometheus_host", &self.prometheus_host),
+                format!(
+                    "the viewer would answer anyone who reaches {}:{} (prometheus_host is beyond loopback) without a token",
+                    self.prometheus_host, self.prometheus_port
+                ),
+                "set viewer_token (OBSERVABILITY_VIEWER_TOKEN, 16+ characters such as `openssl rand -hex 16`), or enable_viewer = false, or prometheus_host = 127.0.0.1",
             ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_level) {
@@ -281,10 +309,18 @@ fn viewer_route_clash(path: &str) -> Option<&'static str> {
     if trimmed.is_empty() {
         return Some("is the viewer's runs page (/)");
     }
-    ["/api", "/v1", "/traces", "/assets"]
+    ["/api", "/v1", "/traces", "/assets", "/dashboard", "/login"]
         .iter()
         .any(|p| trimmed == *p || trimmed.starts_with(&format!("{p}/")))
         .then_some("is under a path the viewer serves")
+}
+
+/// Whether `name` (a bind address or a `Host` header's name, without a
+/// port) is this machine's loopback: `localhost` or a loopback IP.
+pub(crate) fn is_loopback_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Why `name` can't be the correlation-id header, if it can't.

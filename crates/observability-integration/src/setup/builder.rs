@@ -180,8 +180,10 @@ impl ObservabilityBuilder {
             return Observability::disabled(cfg, report);
         };
         let resource = traces::resource(&cfg);
-        let viewer = (self.tracing && cfg.viewer_enabled())
-            .then(|| crate::viewer::Viewer::new(cfg.viewer_max_bytes));
+        let viewer = (self.tracing && cfg.viewer_enabled()).then(|| {
+            let token = cfg.viewer_token.as_ref().map(crate::config::Secret::expose);
+            crate::viewer::Viewer::new(cfg.viewer_max_bytes, token)
+        });
         let traces = if self.tracing {
             traces::build(
                 &rt,
@@ -199,6 +201,9 @@ impl ObservabilityBuilder {
         } else {
             Metrics::off(resource)
         };
+        if let (Some(v), Some(p)) = (&viewer, &metrics.prometheus) {
+            v.read_metrics_from(p);
+        }
         let server = super::serve::start(
             &rt,
             &cfg,

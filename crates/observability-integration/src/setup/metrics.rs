@@ -163,24 +163,38 @@ pub(super) fn register_self_metrics(
         let v = viewer.clone();
         let _evicted = meter
             .u64_observable_counter("observability_viewer_evicted")
-            .with_description("Traces the trace viewer evicted to stay within viewer_max_bytes, by run class: succeeded (or unended) runs go first, failed last")
+            .with_description("Traces the trace viewer evicted to stay within viewer_max_bytes, by run class, evicted in this order: ordinary (succeeded, neither slow nor expensive, or unended), slow, expensive, failed; the newest quarter of the store is never evicted for its class")
             .with_unit("{trace}")
             .with_callback(move |obs| {
                 let s = v.stats();
-                obs.observe(s.evicted_succeeded, &[KeyValue::new("class", "succeeded")]);
-                obs.observe(s.evicted_failed, &[KeyValue::new("class", "failed")]);
+                for (n, class) in [
+                    (s.evicted_ordinary, "ordinary"),
+                    (s.evicted_slow, "slow"),
+                    (s.evicted_expensive, "expensive"),
+                    (s.evicted_failed, "failed"),
+                ] {
+                    obs.observe(n, &[KeyValue::new("class", class)]);
+                }
             })
             .build();
         let v = viewer.clone();
         let _dropped = meter
             .u64_observable_counter("observability_viewer_dropped")
-            .with_description("Spans and log lines the trace viewer did not keep (a trace at its span or line limit, or lines faster than the store takes them)")
+            .with_description("Spans and log lines the trace viewer did not keep (a trace at its span or line limit, lines faster than the store takes them, spans the OTLP intake rejected)")
             .with_unit("{item}")
             .with_callback(move |obs| {
                 let s = v.stats();
                 obs.observe(s.spans_dropped, &[KeyValue::new("kind", "span")]);
                 obs.observe(s.logs_dropped, &[KeyValue::new("kind", "log")]);
+                obs.observe(s.spans_rejected, &[KeyValue::new("kind", "rejected_span")]);
             })
+            .build();
+        let v = viewer.clone();
+        let _received = meter
+            .u64_observable_counter("observability_viewer_received_spans")
+            .with_description("Spans the trace viewer took in from other processes over OTLP/HTTP (POST /v1/traces)")
+            .with_unit("{span}")
+            .with_callback(move |obs| obs.observe(v.stats().spans_received, &[]))
             .build();
         let _bytes = meter
             .u64_observable_gauge("observability_viewer_bytes")

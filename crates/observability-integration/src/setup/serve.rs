@@ -1,22 +1,14 @@
 //! The integration's HTTP server: `/metrics` when Prometheus is on, the
 //! trace viewer when it is on, `/healthz` always; started when either is.
 
-use std::net::IpAddr;
-
 use axum::Router;
 
 use super::report::StatusReport;
-use crate::config::{endpoint_problem, ObservabilityConfig, ENDPOINT_ACCEPTED};
+use crate::config::{endpoint_problem, is_loopback_name, ObservabilityConfig, ENDPOINT_ACCEPTED};
 use crate::metrics_server::{finish_router, metrics_router, Limits, Server};
 use crate::prometheus::PrometheusMetrics;
 use crate::runtime::ObsRuntime;
 use crate::viewer::{Hosts, Viewer};
-
-/// Whether `host` (`prometheus_host`) binds loopback only.
-fn binds_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
 
 /// Starts the server for what is on; failures go in the report (the
 /// component is `metrics.prometheus` when Prometheus is on, else `viewer`).
@@ -55,7 +47,7 @@ pub(super) fn start(
         served.push(format!("metrics are served at {}", cfg.prometheus_endpoint));
     }
     if let Some(v) = viewer {
-        let hosts = if binds_loopback(&cfg.prometheus_host) {
+        let hosts = if is_loopback_name(&cfg.prometheus_host) {
             Hosts::Loopback
         } else {
             Hosts::Any

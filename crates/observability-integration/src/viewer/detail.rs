@@ -1,32 +1,43 @@
 //! One trace for the pages (`GET /api/traces/{id}`) and as OTLP JSON
 //! (`GET /api/traces/{id}/otlp`).
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{SpanId, SpanKind, Status};
 use opentelemetry::{Array, KeyValue, Value};
 use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
 use serde_json::{json, Map, Value as Json};
 
-use super::query::{duration_ms, rfc3339, row};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
+use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
+
+use super::query::{duration_ms, rfc3339, row, service_name};
 use super::store::{LogLine, Trace};
 
 /// A copy of one trace, taken under the store's lock and rendered after.
 #[derive(Debug)]
 pub(crate) struct TraceCopy {
-    pub(crate) spans: Vec<SpanData>,
+    /// Each span with the resource of the process it came from (`None`:
+    /// this process).
+    pub(crate) spans: Vec<(SpanData, Option<Arc<Resource>>)>,
     pub(crate) logs: Vec<LogLine>,
     pub(crate) run: Option<Json>,
 }
 
 impl TraceCopy {
-    pub(crate) fn of(trace: &Trace) -> TraceCopy {
+    /// `local` is this process's service name.
+    pub(crate) fn of(trace: &Trace, local: &str) -> TraceCopy {
         TraceCopy {
-            spans: trace.spans.clone(),
+            spans: (trace.spans.iter().enumerate())
+                .map(|(i, s)| (s.clone(), trace.resource_of(i).cloned()))
+                .collect(),
             logs: trace.logs.clone(),
             run: trace
                 .root()
-                .and_then(|root| serde_json::to_value(row(trace, root)).ok()),
+                .and_then(|root| serde_json::to_value(row(trace, root, local)).ok()),
         }
     }
 }
@@ -77,25 +88,27 @@ fn kind(k: &SpanKind) -> &'static str {
 /// The trace as the trace page reads it: spans in start order with their
 /// parents, offsets from the trace's start, attributes, events and
 /// status; the log lines in time order with the span each belongs to.
-pub(crate) fn render(trace_id: &str, copy: TraceCopy) -> Json {
+/// `local` is this process's resource.
+pub(crate) fn render(trace_id: &str, copy: TraceCopy, local: &Resource) -> Json {
     let TraceCopy {
         mut spans,
         mut logs,
         run,
     } = copy;
-    spans.sort_by_key(|s| s.start_time);
+    spans.sort_by_key(|(s, _)| s.start_time);
     logs.sort_by_key(|l| l.time);
+    let local_service = service_name(local);
     let start = spans
         .first()
-        .map(|s| s.start_time)
+        .map(|(s, _)| s.start_time)
         .into_iter()
         .chain(logs.first().map(|l| l.time))
         .min()
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let end = spans.iter().map(|s| s.end_time).max().unwrap_or(start);
+    let end = spans.iter().map(|(s, _)| s.end_time).max().unwrap_or(start);
     let spans: Vec<Json> = spans
         .iter()
-        .map(|s| {
+        .map(|(s, resource)| {
             let (status, message) = match &s.status {
                 Status::Error { description } => ("error", Some(description.to_string())),
                 Status::Ok => ("ok", None),
@@ -107,6 +120,7 @@ pub(crate) fn render(trace_id: &str, copy: TraceCopy) -> Json {
                     .then(|| s.parent_span_id.to_string()),
                 "parent_is_remote": s.parent_span_is_remote,
                 "name": s.name,
+                "service": resource.as_deref().map_or_else(|| local_service.clone(), service_name),
                 "kind": kind(&s.span_kind),
                 "scope": s.instrumentation_scope.name(),
                 "start": rfc3339(s.start_time),
@@ -153,135 +167,31 @@ pub(crate) fn render(trace_id: &str, copy: TraceCopy) -> Json {
 }
 
 /// The trace as an OTLP/JSON `ExportTraceServiceRequest` (what an OTLP/HTTP
-/// receiver takes with `Content-Type: application/json`): the protobuf JSON
-/// mapping with OTLP's rules — hex trace and span ids, enums as numbers,
-/// 64-bit integers as strings, lowerCamelCase names.
-pub(crate) fn otlp(spans: Vec<SpanData>, resource: &opentelemetry_sdk::Resource) -> Json {
-    let mut scopes: Vec<(opentelemetry::InstrumentationScope, Vec<Json>)> = Vec::new();
-    for s in &spans {
-        let span = otlp_span(s);
-        match scopes
-            .iter_mut()
-            .find(|(scope, _)| *scope == s.instrumentation_scope)
-        {
+/// receiver takes with `Content-Type: application/json`), one
+/// `resourceSpans` per process the spans came from; `local` is this
+/// process's resource. The protobuf JSON mapping with OTLP's rules (hex
+/// ids, enums as numbers, 64-bit integers as strings) is
+/// `opentelemetry-proto`'s.
+pub(crate) fn otlp(spans: Vec<(SpanData, Option<Arc<Resource>>)>, local: &Resource) -> Json {
+    let mut groups: Vec<(Option<Arc<Resource>>, Vec<SpanData>)> = Vec::new();
+    for (span, resource) in spans {
+        let same = |r: &Option<Arc<Resource>>| match (r, &resource) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        match groups.iter_mut().find(|(r, _)| same(r)) {
             Some((_, list)) => list.push(span),
-            None => scopes.push((s.instrumentation_scope.clone(), vec![span])),
+            None => groups.push((resource, vec![span])),
         }
     }
-    let resource_attrs: Vec<Json> = resource
-        .iter()
-        .map(|(k, v)| otlp_kv(k.as_str(), v))
-        .collect();
-    let scope_spans: Vec<Json> = scopes
+    let resource_spans = groups
         .into_iter()
-        .map(|(scope, spans)| {
-            let mut sc = json!({ "name": scope.name() });
-            if let Some(v) = scope.version() {
-                sc["version"] = json!(v);
-            }
-            json!({ "scope": sc, "spans": spans })
+        .flat_map(|(resource, spans)| {
+            let attrs = ResourceAttributesWithSchema::from(resource.as_deref().unwrap_or(local));
+            group_spans_by_resource_and_scope(spans, &attrs)
         })
         .collect();
-    let mut rs = json!({ "resource": { "attributes": resource_attrs }, "scopeSpans": scope_spans });
-    if let Some(url) = resource.schema_url() {
-        rs["schemaUrl"] = json!(url);
-    }
-    json!({ "resourceSpans": [rs] })
-}
-
-fn nanos(t: SystemTime) -> String {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_nanos()
-        .to_string()
-}
-
-fn otlp_value(v: &Value) -> Json {
-    let array = |values: Vec<Json>| json!({ "arrayValue": { "values": values } });
-    match v {
-        Value::Bool(b) => json!({ "boolValue": b }),
-        Value::I64(i) => json!({ "intValue": i.to_string() }),
-        Value::F64(f) => json!({ "doubleValue": f }),
-        Value::String(s) => json!({ "stringValue": s.as_str() }),
-        Value::Array(Array::Bool(a)) => {
-            array(a.iter().map(|b| json!({ "boolValue": b })).collect())
-        }
-        Value::Array(Array::I64(a)) => array(
-            a.iter()
-                .map(|i| json!({ "intValue": i.to_string() }))
-                .collect(),
-        ),
-        Value::Array(Array::F64(a)) => {
-            array(a.iter().map(|f| json!({ "doubleValue": f })).collect())
-        }
-        Value::Array(Array::String(a)) => array(
-            a.iter()
-                .map(|s| json!({ "stringValue": s.as_str() }))
-                .collect(),
-        ),
-        other => json!({ "stringValue": other.as_str() }),
-    }
-}
-
-fn otlp_kv(key: &str, v: &Value) -> Json {
-    json!({ "key": key, "value": otlp_value(v) })
-}
-
-fn otlp_attrs(kvs: &[KeyValue]) -> Vec<Json> {
-    kvs.iter()
-        .map(|kv| otlp_kv(kv.key.as_str(), &kv.value))
-        .collect()
-}
-
-fn otlp_span(s: &SpanData) -> Json {
-    let kind = match s.span_kind {
-        SpanKind::Internal => 1,
-        SpanKind::Server => 2,
-        SpanKind::Client => 3,
-        SpanKind::Producer => 4,
-        SpanKind::Consumer => 5,
-    };
-    let status = match &s.status {
-        Status::Unset => json!({}),
-        Status::Ok => json!({ "code": 1 }),
-        Status::Error { description } => json!({ "code": 2, "message": description }),
-    };
-    // W3C flags, plus "has is_remote" (0x100) and "parent is remote" (0x200).
-    let flags = u32::from(s.span_context.trace_flags().to_u8())
-        | 0x100
-        | if s.parent_span_is_remote { 0x200 } else { 0 };
-    let mut span = json!({
-        "traceId": s.span_context.trace_id().to_string(),
-        "spanId": s.span_context.span_id().to_string(),
-        "flags": flags,
-        "name": s.name,
-        "kind": kind,
-        "startTimeUnixNano": nanos(s.start_time),
-        "endTimeUnixNano": nanos(s.end_time),
-        "attributes": otlp_attrs(&s.attributes),
-        "droppedAttributesCount": s.dropped_attributes_count,
-        "events": s.events.iter().map(|e| json!({
-            "timeUnixNano": nanos(e.timestamp),
-            "name": e.name,
-            "attributes": otlp_attrs(&e.attributes),
-            "droppedAttributesCount": e.dropped_attributes_count,
-        })).collect::<Vec<_>>(),
-        "droppedEventsCount": s.events.dropped_count,
-        "links": s.links.iter().map(|l| json!({
-            "traceId": l.span_context.trace_id().to_string(),
-            "spanId": l.span_context.span_id().to_string(),
-            "attributes": otlp_attrs(&l.attributes),
-            "droppedAttributesCount": l.dropped_attributes_count,
-        })).collect::<Vec<_>>(),
-        "droppedLinksCount": s.links.dropped_count,
-        "status": status,
-    });
-    if s.parent_span_id != SpanId::INVALID {
-        span["parentSpanId"] = json!(s.parent_span_id.to_string());
-    }
-    let state = s.span_context.trace_state().header();
-    if !state.is_empty() {
-        span["traceState"] = json!(state);
-    }
-    span
+    serde_json::to_value(ExportTraceServiceRequest { resource_spans })
+        .unwrap_or_else(|e| json!({ "error": e.to_string() }))
 }

@@ -7,18 +7,25 @@
 //! `enable_viewer` is on, which it is in the `development` environment.
 //!
 //! The store is one more outlet of the span pipeline, so it sees exactly
-//! the spans the exporters see (sampled per config), bounded by
-//! `viewer_max_bytes`: when full, the oldest successful runs go first and
-//! failed runs last, counted in `observability_viewer_evicted_total`.
+//! the spans the exporters see (sampled per config), and other processes
+//! may send theirs over OTLP/HTTP (`POST /v1/traces`, stored only, never
+//! exported again), so one request across services is one trace. It is
+//! bounded by `viewer_max_bytes`: when full, ordinary runs go first, then
+//! expensive ones, then slow ones, failed runs last (see the retention
+//! order in the viewer's docs), counted in
+//! `observability_viewer_evicted_total`. With `viewer_token` set, every
+//! page, API route and the intake ask for it.
 //!
 //! The pages use a JSON API, which scripts may use too:
 //!
 //! | Route | What |
 //! |---|---|
 //! | `GET /api/runs` | recent runs, newest first; parameters `name` (substring), `status` (`ok`, `error`, `cancelled`), `correlation_id`, `min_duration_ms`, `q` (text in span names, attributes, status messages, log lines), `limit` (1..=1000, default 100) |
-//! | `GET /api/traces/{trace_id}` | the spans with parents, attributes, events and status, and the log lines |
+//! | `GET /api/traces/{trace_id}` | the spans with parents, services, attributes, events and status, and the log lines |
 //! | `GET /api/traces/{trace_id}/otlp` | the trace as OTLP/JSON |
-//! | `GET /api/stats` | the store's bytes, bound and evictions |
+//! | `GET /api/stats` | the store's bytes, bound, evictions by class and intake counts |
+//! | `GET /api/metrics` | per primitive calls, errors, p50/p95/p99; cache hit rates; runs and cost per workflow; cost by model |
+//! | `POST /v1/traces` | OTLP/HTTP intake: protobuf or JSON, gzip or plain, at most 16 MiB |
 //!
 //! To serve it from your own axum app instead, mount [`Viewer::router`]:
 //!
@@ -29,12 +36,17 @@
 //! # }
 //! ```
 
+mod access;
 mod capture;
 mod detail;
+mod intake;
 mod query;
+mod retention;
 mod routes;
 mod size;
+mod stats;
 mod store;
+mod summary;
 
 use std::sync::Arc;
 
@@ -43,31 +55,43 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 pub(crate) use capture::LogCapture;
 pub(crate) use routes::Hosts;
+pub use stats::ViewerStats;
 pub(crate) use store::Store;
-pub use store::ViewerStats;
 
 /// The viewer of one observability stack: its store and its routes.
 #[derive(Debug, Clone)]
 pub struct Viewer {
     store: Arc<Store>,
+    access: Option<Arc<access::Access>>,
+    metrics: routes::MetricsSource,
 }
 
 impl Viewer {
-    pub(crate) fn new(max_bytes: usize) -> Viewer {
+    /// A viewer holding at most `max_bytes`, asking for `token` when given.
+    pub(crate) fn new(max_bytes: usize, token: Option<&str>) -> Viewer {
         Viewer {
             store: Arc::new(Store::new(max_bytes)),
+            access: token.map(|t| Arc::new(access::Access::new(t))),
+            metrics: Arc::default(),
         }
     }
 
-    /// The pages and the JSON API as an axum `Router`, to nest in your own
-    /// app (links inside the pages are relative, so any prefix works). It
-    /// answers any `Host`: put it behind your app's own access control.
+    /// The pages, the JSON API and the OTLP/HTTP intake as an axum
+    /// `Router`, to nest in your own app (links inside the pages are
+    /// relative, so any prefix works). It answers any `Host`; with
+    /// `viewer_token` set it asks for the token, else put it behind your
+    /// app's own access control.
     pub fn router(&self) -> axum::Router {
-        routes::router(self.store.clone(), Hosts::Any)
+        routes::router(self, Hosts::Any)
     }
 
     pub(crate) fn router_for(&self, hosts: Hosts) -> axum::Router {
-        routes::router(self.store.clone(), hosts)
+        routes::router(self, hosts)
+    }
+
+    /// The registry the metrics page reads (the one `/metrics` serves).
+    pub(crate) fn read_metrics_from(&self, prometheus: &crate::prometheus::PrometheusMetrics) {
+        let _ = self.metrics.set(prometheus.clone());
     }
 
     /// What the store holds and has let go.

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::Status;
+use opentelemetry::trace::{Status, TraceId};
 use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
 use primitives_core::semconv::attr;
 use serde::Serialize;
 
@@ -22,6 +23,8 @@ const MAX_LIMIT: usize = 1000;
 pub(crate) struct RunRow {
     pub(crate) trace_id: String,
     pub(crate) name: String,
+    /// The `service.name` of the process the root came from.
+    pub(crate) service: String,
     /// RFC 3339, UTC.
     pub(crate) start: String,
     pub(crate) duration_ms: f64,
@@ -33,6 +36,8 @@ pub(crate) struct RunRow {
     pub(crate) correlation_id: Option<String>,
     pub(crate) span_count: usize,
     pub(crate) log_count: usize,
+    /// Its retention class: `ordinary`, `slow`, `expensive` or `failed`.
+    pub(crate) retention: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tokens: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -47,6 +52,8 @@ pub(crate) struct RunFilter {
     correlation_id: Option<String>,
     min_duration_ms: Option<f64>,
     q: Option<String>,
+    retention: Option<&'static str>,
+    oldest_first: bool,
     pub(crate) limit: usize,
 }
 
@@ -75,6 +82,26 @@ impl RunFilter {
                         _ => return Err(format!("status={v:?}: accepted: ok, error, cancelled")),
                     })
                 }
+                "retention" => {
+                    f.retention = Some(match v {
+                        "ordinary" => "ordinary",
+                        "slow" => "slow",
+                        "expensive" => "expensive",
+                        "failed" => "failed",
+                        _ => {
+                            return Err(format!(
+                                "retention={v:?}: accepted: ordinary, slow, expensive, failed"
+                            ))
+                        }
+                    })
+                }
+                "order" => {
+                    f.oldest_first = match v {
+                        "newest" => false,
+                        "oldest" => true,
+                        _ => return Err(format!("order={v:?}: accepted: newest, oldest")),
+                    }
+                }
                 "min_duration_ms" => {
                     f.min_duration_ms = Some(
                         v.parse::<f64>()
@@ -94,7 +121,7 @@ impl RunFilter {
                 }
                 _ => {
                     return Err(format!(
-                        "unknown parameter {k:?}: accepted: name, status, correlation_id, min_duration_ms, q, limit"
+                        "unknown parameter {k:?}: accepted: name, status, correlation_id, min_duration_ms, q, retention, order, limit"
                     ))
                 }
             }
@@ -103,12 +130,18 @@ impl RunFilter {
     }
 }
 
-/// The runs matching `filter`, newest first, and how many matched in all.
+/// The runs matching `filter`, newest first (or oldest), and how many
+/// matched in all.
 pub(crate) fn runs(inner: &Inner, filter: &RunFilter) -> (Vec<RunRow>, usize) {
     let mut rows = Vec::new();
     let mut matched = 0;
     let q = filter.q.as_deref().map(str::as_bytes);
-    for id in inner.order.values().rev() {
+    let ids: Box<dyn Iterator<Item = &TraceId>> = if filter.oldest_first {
+        Box::new(inner.order.values())
+    } else {
+        Box::new(inner.order.values().rev())
+    };
+    for id in ids {
         let Some(trace) = inner.traces.get(id) else {
             continue;
         };
@@ -117,6 +150,7 @@ pub(crate) fn runs(inner: &Inner, filter: &RunFilter) -> (Vec<RunRow>, usize) {
         };
         let row_status = status(root);
         if filter.status.is_some_and(|s| s != row_status)
+            || filter.retention.is_some_and(|r| r != trace.class().label())
             || filter
                 .name
                 .as_deref()
@@ -134,17 +168,29 @@ pub(crate) fn runs(inner: &Inner, filter: &RunFilter) -> (Vec<RunRow>, usize) {
         }
         matched += 1;
         if rows.len() < filter.limit {
-            rows.push(row(trace, root));
+            rows.push(row(trace, root, &inner.service));
         }
     }
     (rows, matched)
 }
 
-/// The row of `trace`, whose local root is `root`.
-pub(crate) fn row(trace: &Trace, root: &SpanData) -> RunRow {
+/// The `service.name` of `resource`.
+pub(crate) fn service_name(resource: &Resource) -> String {
+    resource
+        .get(&opentelemetry::Key::from_static_str("service.name"))
+        .map_or_else(|| "unknown_service".to_owned(), |v| v.to_string())
+}
+
+/// The row of `trace`, whose local root is `root`; `local` is this
+/// process's service name.
+pub(crate) fn row(trace: &Trace, root: &SpanData, local: &str) -> RunRow {
     RunRow {
         trace_id: root.span_context.trace_id().to_string(),
         name: root.name.to_string(),
+        service: trace
+            .root
+            .and_then(|i| trace.resource_of(i))
+            .map_or_else(|| local.to_owned(), |r| service_name(r)),
         start: rfc3339(root.start_time),
         duration_ms: duration_ms(root),
         status: status(root),
@@ -155,6 +201,7 @@ pub(crate) fn row(trace: &Trace, root: &SpanData) -> RunRow {
         correlation_id: correlation_id(trace),
         span_count: trace.spans.len(),
         log_count: trace.logs.len(),
+        retention: trace.class().label(),
         tokens: number(root, total::TOTAL),
         cost_usd: number(root, total::COST_TOTAL),
     }

@@ -1,15 +1,17 @@
-//! The viewer's routes: the pages (`/`, `/traces/{id}`), their assets, and
-//! the JSON API they use (`/api/runs`, `/api/traces/{id}`,
-//! `/api/traces/{id}/otlp`, `/api/stats`).
+//! The viewer's routes: the pages (`/`, `/traces/{id}`, `/dashboard`),
+//! their assets, the JSON API they use (`/api/runs`, `/api/traces/{id}`,
+//! `/api/traces/{id}/otlp`, `/api/stats`, `/api/metrics`), the OTLP/HTTP
+//! intake (`POST /v1/traces`) and, with a token, `/login`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use opentelemetry::trace::TraceId;
 use serde_json::json;
@@ -17,6 +19,8 @@ use serde_json::json;
 use super::detail::{self, TraceCopy};
 use super::query::{self, RunFilter};
 use super::store::Store;
+use super::{access, intake, summary, Viewer};
+use crate::prometheus::PrometheusMetrics;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/viewer.js");
@@ -33,11 +37,24 @@ pub(crate) enum Hosts {
     Loopback,
 }
 
-/// The viewer's router over `store`.
-pub(crate) fn router(store: Arc<Store>, hosts: Hosts) -> Router {
-    let app = Router::new()
+/// Where the metrics page reads from: the registry `/metrics` serves,
+/// once setup has made it.
+pub(crate) type MetricsSource = Arc<std::sync::OnceLock<PrometheusMetrics>>;
+
+/// The viewer's router.
+pub(crate) fn router(viewer: &Viewer, hosts: Hosts) -> Router {
+    let store = viewer.store.clone();
+    let intake_route = Router::new()
+        .route("/v1/traces", post(take_spans))
+        .layer(DefaultBodyLimit::max(intake::MAX_BODY))
+        .with_state(store.clone());
+    let metrics_route = Router::new()
+        .route("/api/metrics", get(metrics))
+        .with_state(viewer.metrics.clone());
+    let mut app = Router::new()
         .route("/", get(runs_page))
         .route("/traces/{id}", get(|| async { page("../") }))
+        .route("/dashboard", get(|| async { page("./") }))
         .route(
             "/assets/viewer.js",
             get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }),
@@ -51,7 +68,21 @@ pub(crate) fn router(store: Arc<Store>, hosts: Hosts) -> Router {
         .route("/api/traces/{id}", get(trace))
         .route("/api/traces/{id}/otlp", get(trace_otlp))
         .with_state(store)
-        .layer(axum::middleware::from_fn(headers));
+        .merge(intake_route)
+        .merge(metrics_route);
+    if let Some(a) = &viewer.access {
+        app = app
+            .merge(
+                Router::new()
+                    .route("/login", get(access::login_form).post(access::login))
+                    .with_state(a.clone()),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                a.clone(),
+                access::require,
+            ));
+    }
+    let app = app.layer(axum::middleware::from_fn(headers));
     match hosts {
         Hosts::Any => app,
         Hosts::Loopback => app.layer(axum::middleware::from_fn(loopback_only)),
@@ -185,7 +216,14 @@ fn trace_id(id: &str) -> Result<TraceId, Refused> {
 
 async fn copy(store: Arc<Store>, id: &str) -> Result<TraceCopy, Refused> {
     let tid = trace_id(id)?;
-    off_runtime(move || store.read(|inner| inner.traces.get(&tid).map(TraceCopy::of)))
+    off_runtime(move || {
+        store.read(|inner| {
+            inner
+                .traces
+                .get(&tid)
+                .map(|t| TraceCopy::of(t, &inner.service))
+        })
+    })
         .await?
         .ok_or_else(|| {
             (
@@ -196,8 +234,8 @@ async fn copy(store: Arc<Store>, id: &str) -> Result<TraceCopy, Refused> {
 }
 
 async fn trace(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
-    match copy(store, &id).await {
-        Ok(c) => json_response(StatusCode::OK, &detail::render(&id, c)),
+    match copy(store.clone(), &id).await {
+        Ok(c) => json_response(StatusCode::OK, &detail::render(&id, c, &store.resource())),
         Err(r) => refused(r),
     }
 }
@@ -205,6 +243,28 @@ async fn trace(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Respo
 async fn trace_otlp(State(store): State<Arc<Store>>, Path(id): Path<String>) -> Response {
     match copy(store.clone(), &id).await {
         Ok(c) => json_response(StatusCode::OK, &detail::otlp(c.spans, &store.resource())),
+        Err(r) => refused(r),
+    }
+}
+
+/// `POST /v1/traces`: decoding and storing run on the blocking pool.
+async fn take_spans(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    match off_runtime(move || intake::take(&store, &headers, &body)).await {
+        Ok(r) => r,
+        Err(r) => refused(r),
+    }
+}
+
+/// `GET /api/metrics`: the metrics page's numbers.
+async fn metrics(State(source): State<MetricsSource>) -> Response {
+    let Some(prom) = source.get().cloned() else {
+        return json_response(
+            StatusCode::OK,
+            &json!({ "enabled": false, "why": "Prometheus metrics are off (enable_prometheus = false); the metrics page reads the registry /metrics serves" }),
+        );
+    };
+    match off_runtime(move || summary::summarize(&prom.encode_text())).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
         Err(r) => refused(r),
     }
 }
@@ -239,11 +299,7 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
     } else {
         host.rsplit_once(':').map_or(host, |(h, _)| h)
     };
-    let name = name.strip_suffix('.').unwrap_or(name);
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    crate::config::is_loopback_name(name)
 }
 
 async fn loopback_only(req: Request, next: Next) -> Response {

@@ -8,6 +8,7 @@ use std::mem::size_of;
 use opentelemetry::trace::{Event, Link, Status};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 use opentelemetry_sdk::trace::SpanData;
+use opentelemetry_sdk::Resource;
 
 use super::store::LogLine;
 
@@ -43,6 +44,15 @@ pub(super) fn span(span: &SpanData) -> usize {
 /// The bytes `line` holds.
 pub(super) fn log(line: &LogLine) -> usize {
     size_of::<LogLine>() + line.target.len() + line.message.len() + line.fields.len()
+}
+
+/// The bytes another process's resource holds (counted in each trace
+/// that holds it).
+pub(super) fn resource(r: &Resource) -> usize {
+    size_of::<Resource>()
+        + r.iter()
+            .map(|(k, v)| size_of::<KeyValue>() + k.as_str().len() + value(v))
+            .sum::<usize>()
 }
 
 fn attributes(kvs: &[KeyValue]) -> usize {

@@ -2,20 +2,27 @@
 //! bytes. A run is a trace; its local root (the span whose parent is
 //! absent or in another process) gives its row.
 //!
-//! Eviction takes the oldest trace of the lowest class first: runs that
-//! succeeded (and traces whose root has not ended yet) before failed and
-//! cancelled runs, so the runs worth looking at stay longest.
+//! The newest traces, up to a quarter of the bound, are never evicted for
+//! their class; older ones go oldest first within the lowest class
+//! (ordinary, slow, expensive, failed: see [`retention`](super::retention)),
+//! so the runs worth looking at stay longest.
+//!
+//! Spans come from this process (the pipeline's `viewer` outlet) and from
+//! others (the OTLP/HTTP intake); each trace keeps the resources of the
+//! processes its spans came from.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::SpanData;
 use opentelemetry_sdk::Resource;
 
+use super::retention::{Class, Judge};
 use super::size;
+use super::stats::ViewerStats;
 
 /// Spans kept per trace; later ones are dropped and counted.
 pub(crate) const MAX_SPANS_PER_TRACE: usize = 10_000;
@@ -39,20 +46,21 @@ pub(crate) struct LogLine {
     pub(crate) span_id: SpanId,
 }
 
-/// Eviction class: evicted in this order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Class {
-    /// Succeeded, or not ended yet.
-    Kept = 0,
-    /// Failed or cancelled.
-    Failed = 1,
-}
+/// Processes one trace may hold spans from; spans of more are dropped.
+const MAX_RESOURCES_PER_TRACE: usize = 32;
 
 #[derive(Debug)]
 pub(crate) struct Trace {
     seq: u64,
     class: Class,
+    /// Among the newest runs, which are not evicted for their class.
+    recent: bool,
     pub(crate) spans: Vec<SpanData>,
+    /// Beside each span: 0 for this process, else 1 + its index in
+    /// `resources`.
+    pub(crate) origin: Vec<u8>,
+    /// The other processes this trace's spans came from.
+    pub(crate) resources: Vec<Arc<Resource>>,
     pub(crate) logs: Vec<LogLine>,
     /// Index in `spans` of the local root, once it ended.
     pub(crate) root: Option<usize>,
@@ -62,6 +70,30 @@ pub(crate) struct Trace {
 impl Trace {
     pub(crate) fn root(&self) -> Option<&SpanData> {
         self.root.and_then(|i| self.spans.get(i))
+    }
+
+    /// Its retention class (ordinary until the root ends).
+    pub(crate) fn class(&self) -> Class {
+        self.class
+    }
+
+    /// The resource span `i` came from; `None` for this process.
+    pub(crate) fn resource_of(&self, i: usize) -> Option<&Arc<Resource>> {
+        let o = usize::from(*self.origin.get(i)?);
+        o.checked_sub(1).and_then(|r| self.resources.get(r))
+    }
+
+    /// Whether `span` would be a better row for the run than its current
+    /// root: a span without a parent beats one whose parent is in another
+    /// process, then the earlier one wins.
+    fn better_root(&self, span: &SpanData) -> bool {
+        self.root().is_none_or(|r| {
+            let (a, b) = (
+                span.parent_span_id == SpanId::INVALID,
+                r.parent_span_id == SpanId::INVALID,
+            );
+            (a && !b) || (a == b && span.start_time < r.start_time)
+        })
     }
 }
 
@@ -85,35 +117,18 @@ pub(crate) struct Inner {
     pub(crate) traces: HashMap<TraceId, Trace>,
     /// Every trace by arrival, for listing newest first.
     pub(crate) order: BTreeMap<u64, TraceId>,
+    /// Older traces by class, then age: the eviction order.
     evict: BTreeSet<(Class, u64)>,
+    /// The newest traces, oldest first, up to a quarter of the bound.
+    recent: VecDeque<u64>,
+    recent_bytes: usize,
+    judge: Judge,
     next_seq: u64,
     bytes: usize,
     /// Bumped on every change (the pages poll it).
     pub(crate) version: u64,
-}
-
-/// What the store holds and what it let go, since it started.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-#[non_exhaustive]
-pub struct ViewerStats {
-    /// Bytes held now (the store's own accounting).
-    pub bytes: usize,
-    /// The bound (`viewer_max_bytes`).
-    pub max_bytes: usize,
-    /// The most bytes held after any change.
-    pub peak_bytes: usize,
-    /// Traces held now.
-    pub traces: usize,
-    /// Traces of successful runs (or unended ones) evicted to stay within
-    /// the bound.
-    pub evicted_succeeded: u64,
-    /// Traces of failed or cancelled runs evicted.
-    pub evicted_failed: u64,
-    /// Spans not kept: their trace had `MAX_SPANS_PER_TRACE` already.
-    pub spans_dropped: u64,
-    /// Log lines not kept: their trace was full, or lines came faster than
-    /// the store took them.
-    pub logs_dropped: u64,
+    /// This process's `service.name`.
+    pub(crate) service: String,
 }
 
 /// The store. Spans come from the exporter thread, log lines from the
@@ -124,10 +139,12 @@ pub(crate) struct Store {
     pending: Mutex<Pending>,
     max_bytes: usize,
     peak: AtomicU64,
-    evicted_succeeded: AtomicU64,
-    evicted_failed: AtomicU64,
+    /// By [`Class`].
+    evicted: [AtomicU64; 4],
     spans_dropped: AtomicU64,
     logs_dropped: AtomicU64,
+    spans_received: AtomicU64,
+    spans_rejected: AtomicU64,
     resource: Mutex<Option<Resource>>,
 }
 
@@ -156,16 +173,18 @@ impl Store {
             pending: Mutex::default(),
             max_bytes,
             peak: AtomicU64::new(0),
-            evicted_succeeded: AtomicU64::new(0),
-            evicted_failed: AtomicU64::new(0),
+            evicted: Default::default(),
             spans_dropped: AtomicU64::new(0),
             logs_dropped: AtomicU64::new(0),
+            spans_received: AtomicU64::new(0),
+            spans_rejected: AtomicU64::new(0),
             resource: Mutex::new(None),
         }
     }
 
     /// The resource of this process's spans (for the OTLP form).
     pub(crate) fn set_resource(&self, resource: &Resource) {
+        lock(&self.inner).service = super::query::service_name(resource);
         *lock(&self.resource) = Some(resource.clone());
     }
 
@@ -188,17 +207,30 @@ impl Store {
         pending.lines.push(line);
     }
 
-    /// Stores a batch of ended spans, then evicts down to the bound.
+    /// Stores a batch of this process's ended spans, then evicts down to
+    /// the bound.
     pub(crate) fn insert(&self, spans: Vec<SpanData>) {
+        self.insert_from(spans, None);
+    }
+
+    /// Stores a batch of ended spans from `resource` (`None`: this
+    /// process), then evicts down to the bound.
+    pub(crate) fn insert_from(&self, spans: Vec<SpanData>, resource: Option<Arc<Resource>>) {
         let logs = lock(&self.pending).take();
         let mut inner = lock(&self.inner);
         for line in logs {
             self.add_log(&mut inner, line);
         }
         for span in spans {
-            self.add_span(&mut inner, span);
+            self.add_span(&mut inner, span, resource.as_ref());
         }
         self.settle(&mut inner);
+    }
+
+    /// Counts what the intake took in and refused.
+    pub(crate) fn count_intake(&self, received: u64, rejected: u64) {
+        self.spans_received.fetch_add(received, Ordering::Relaxed);
+        self.spans_rejected.fetch_add(rejected, Ordering::Relaxed);
     }
 
     /// The store, read under its lock, with queued log lines joined first.
@@ -220,15 +252,20 @@ impl Store {
             let inner = lock(&self.inner);
             (inner.bytes, inner.traces.len())
         };
+        let evicted = |c: Class| self.evicted[c as usize].load(Ordering::Relaxed);
         ViewerStats {
             bytes,
             max_bytes: self.max_bytes,
             peak_bytes: usize::try_from(self.peak.load(Ordering::Relaxed)).unwrap_or(usize::MAX),
             traces,
-            evicted_succeeded: self.evicted_succeeded.load(Ordering::Relaxed),
-            evicted_failed: self.evicted_failed.load(Ordering::Relaxed),
+            evicted_ordinary: evicted(Class::Ordinary),
+            evicted_expensive: evicted(Class::Expensive),
+            evicted_slow: evicted(Class::Slow),
+            evicted_failed: evicted(Class::Failed),
             spans_dropped: self.spans_dropped.load(Ordering::Relaxed),
             logs_dropped: self.logs_dropped.load(Ordering::Relaxed),
+            spans_received: self.spans_received.load(Ordering::Relaxed),
+            spans_rejected: self.spans_rejected.load(Ordering::Relaxed),
         }
     }
 
@@ -236,7 +273,8 @@ impl Store {
         let Inner {
             traces,
             order,
-            evict,
+            recent,
+            recent_bytes,
             next_seq,
             bytes,
             ..
@@ -245,12 +283,16 @@ impl Store {
             let seq = *next_seq;
             *next_seq += 1;
             order.insert(seq, id);
-            evict.insert((Class::Kept, seq));
+            recent.push_back(seq);
+            *recent_bytes += size::TRACE_OVERHEAD;
             *bytes += size::TRACE_OVERHEAD;
             Trace {
                 seq,
-                class: Class::Kept,
+                class: Class::Ordinary,
+                recent: true,
                 spans: Vec::new(),
+                origin: Vec::new(),
+                resources: Vec::new(),
                 logs: Vec::new(),
                 root: None,
                 bytes: size::TRACE_OVERHEAD,
@@ -268,11 +310,19 @@ impl Store {
         }
         trace.logs.push(line);
         trace.bytes += cost;
-        inner.bytes += cost;
+        let recent = trace.recent;
+        Self::grew(inner, cost, recent);
     }
 
-    fn add_span(&self, inner: &mut Inner, span: SpanData) {
-        let cost = size::span(&span);
+    fn grew(inner: &mut Inner, cost: usize, recent: bool) {
+        inner.bytes += cost;
+        if recent {
+            inner.recent_bytes += cost;
+        }
+    }
+
+    fn add_span(&self, inner: &mut Inner, span: SpanData, resource: Option<&Arc<Resource>>) {
+        let mut cost = size::span(&span);
         let id = span.span_context.trace_id();
         let cap = self.max_bytes / 2;
         let root = is_local_root(&span);
@@ -283,43 +333,85 @@ impl Store {
             self.spans_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let (seq, old) = (trace.seq, trace.class);
-        let mut class = old;
-        if root && trace.root().is_none_or(|r| span.start_time < r.start_time) {
+        let origin = match resource {
+            None => 0,
+            Some(r) => match trace.resources.iter().position(|t| Arc::ptr_eq(t, r)) {
+                Some(i) => i + 1,
+                None if trace.resources.len() < MAX_RESOURCES_PER_TRACE => {
+                    cost += size::resource(r);
+                    trace.resources.push(r.clone());
+                    trace.resources.len()
+                }
+                None => {
+                    self.spans_dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            },
+        };
+        let (seq, old, recent) = (trace.seq, trace.class, trace.recent);
+        let became_root = root && trace.better_root(&span);
+        if became_root {
             trace.root = Some(trace.spans.len());
-            class = if run_failed(&span) {
-                Class::Failed
-            } else {
-                Class::Kept
-            };
         }
         trace.spans.push(span);
+        trace.origin.push(u8::try_from(origin).unwrap_or(u8::MAX));
         trace.bytes += cost;
-        trace.class = class;
-        inner.bytes += cost;
-        if class != old {
-            inner.evict.remove(&(old, seq));
-            inner.evict.insert((class, seq));
+        Self::grew(inner, cost, recent);
+        if became_root {
+            let Inner {
+                traces,
+                judge,
+                evict,
+                ..
+            } = inner;
+            if let Some(t) = traces.get_mut(&id) {
+                let class = t.root().map_or(old, |r| judge.judge(r));
+                t.class = class;
+                if class != old && !recent {
+                    evict.remove(&(old, seq));
+                    evict.insert((class, seq));
+                }
+            }
         }
     }
 
-    /// Evicts down to the bound and records the peak.
+    /// Moves traces past the newest quarter into the eviction order, evicts
+    /// down to the bound (from that order, or the oldest recent trace when
+    /// it is empty) and records the peak.
     fn settle(&self, inner: &mut Inner) {
-        while inner.bytes > self.max_bytes {
-            let Some((class, seq)) = inner.evict.pop_first() else {
+        while inner.recent_bytes > self.max_bytes / 4 && inner.recent.len() > 1 {
+            let Some(seq) = inner.recent.pop_front() else {
                 break;
+            };
+            let Some(t) = inner
+                .order
+                .get(&seq)
+                .and_then(|id| inner.traces.get_mut(id))
+            else {
+                continue;
+            };
+            t.recent = false;
+            inner.recent_bytes = inner.recent_bytes.saturating_sub(t.bytes);
+            inner.evict.insert((t.class, seq));
+        }
+        while inner.bytes > self.max_bytes {
+            let seq = match inner.evict.pop_first() {
+                Some((_, seq)) => seq,
+                None => match inner.recent.pop_front() {
+                    Some(seq) => seq,
+                    None => break,
+                },
             };
             let Some(id) = inner.order.remove(&seq) else {
                 continue;
             };
             if let Some(trace) = inner.traces.remove(&id) {
                 inner.bytes = inner.bytes.saturating_sub(trace.bytes);
+                if trace.recent {
+                    inner.recent_bytes = inner.recent_bytes.saturating_sub(trace.bytes);
+                }
+                self.evicted[trace.class as usize].fetch_add(1, Ordering::Relaxed);
             }
-            match class {
-                Class::Kept => &self.evicted_succeeded,
-                Class::Failed => &self.evicted_failed,
-            }
-            .fetch_add(1, Ordering::Relaxed);
         }
         inner.version += 1;
         self.peak.fetch_max(inner.bytes as u64, Ordering::Relaxed);
@@ -327,112 +419,5 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::trace::{SpanContext, SpanKind, TraceFlags, TraceState};
-    use opentelemetry::InstrumentationScope;
-    use std::time::Duration;
-
-    fn span(trace: u128, id: u64, parent: u64, failed: bool) -> SpanData {
-        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + id);
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(trace),
-                SpanId::from(id),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::NONE,
-            ),
-            parent_span_id: SpanId::from(parent),
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Internal,
-            name: "primitive.step".into(),
-            start_time: start,
-            end_time: start + Duration::from_millis(3),
-            attributes: vec![opentelemetry::KeyValue::new("k", "v".repeat(100))],
-            dropped_attributes_count: 0,
-            events: Default::default(),
-            links: Default::default(),
-            status: if failed {
-                Status::error("boom")
-            } else {
-                Status::Ok
-            },
-            instrumentation_scope: InstrumentationScope::builder("t").build(),
-        }
-    }
-
-    #[test]
-    fn stays_within_bound_and_keeps_failed_runs_longest() {
-        let one = size::span(&span(1, 1, 0, false)) + size::TRACE_OVERHEAD;
-        // Ten runs fit (a failed one's status message takes a few bytes more).
-        let bound = one * 10 + 64;
-        let store = Store::new(bound);
-        // Run 1 fails; 2..=40 succeed.
-        store.insert(vec![span(1, 1, 0, true)]);
-        for t in 2..=40u128 {
-            store.insert(vec![span(t, t as u64, 0, false)]);
-            assert!(store.stats().bytes <= bound);
-        }
-        let s = store.stats();
-        assert!(s.peak_bytes <= s.max_bytes, "{s:?}");
-        assert_eq!(s.evicted_failed, 0, "{s:?}");
-        assert_eq!(s.evicted_succeeded, 30, "{s:?}");
-        store.read(|inner| {
-            assert!(inner.traces.contains_key(&TraceId::from(1u128)));
-            assert!(!inner.traces.contains_key(&TraceId::from(2u128)));
-            assert!(inner.traces.contains_key(&TraceId::from(40u128)));
-        });
-    }
-
-    #[test]
-    fn one_trace_never_takes_more_than_half_and_keeps_its_root() {
-        let bound = 64 * 1024;
-        let store = Store::new(bound);
-        for i in 2..2000u64 {
-            store.insert(vec![span(9, i, 1, false)]);
-        }
-        let root = span(9, 1, 0, true);
-        let root_bytes = size::span(&root);
-        store.insert(vec![root]);
-        let s = store.stats();
-        assert!(s.spans_dropped > 1000, "{s:?}");
-        store.read(|inner| {
-            let t = &inner.traces[&TraceId::from(9u128)];
-            assert!(t.root().is_some(), "the root is kept");
-            assert!(t.bytes <= bound / 2 + root_bytes, "{}", t.bytes);
-        });
-    }
-
-    #[test]
-    fn waiting_log_lines_are_bounded_by_bytes() {
-        let store = Store::new(64 * 1024);
-        for _ in 0..1000 {
-            store.push_log(LogLine {
-                time: SystemTime::now(),
-                level: tracing::Level::INFO,
-                target: "t".into(),
-                message: "m".repeat(1000),
-                fields: "{}".into(),
-                trace_id: TraceId::from(5u128),
-                span_id: SpanId::from(1u64),
-            });
-        }
-        let s = store.stats();
-        assert!(s.logs_dropped > 900, "{s:?}");
-        store.read(|inner| assert!(inner.bytes <= 64 * 1024 / 2 + 2048, "{}", inner.bytes));
-    }
-
-    #[test]
-    fn a_child_before_its_root_counts_as_unended_until_the_root_fails() {
-        let store = Store::new(1 << 20);
-        store.insert(vec![span(7, 2, 1, false)]);
-        store.read(|inner| assert!(inner.traces[&TraceId::from(7u128)].root.is_none()));
-        store.insert(vec![span(7, 1, 0, true)]);
-        store.read(|inner| {
-            let t = &inner.traces[&TraceId::from(7u128)];
-            assert_eq!(t.root().unwrap().span_context.span_id(), SpanId::from(1u64));
-            assert_eq!(t.class, Class::Failed);
-        });
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

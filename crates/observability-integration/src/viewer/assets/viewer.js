@@ -1,5 +1,6 @@
-// The trace viewer's pages: the runs list and a run's trace. Plain
-// JavaScript, no build step; every value from the API is set as text.
+// The trace viewer's pages: the runs list, a run's trace and the metrics
+// summary. Plain JavaScript, no build step; every value from the API is set
+// as text.
 "use strict";
 
 const POLL_MS = 2000;
@@ -41,6 +42,7 @@ function ms(v) {
 }
 function usd(v) {
   if (typeof v !== "number") return v === undefined || v === null ? "" : String(v);
+  if (v === 0) return "$0";
   return "$" + (v < 0.01 ? v.toPrecision(2) : v.toFixed(4));
 }
 function num(v) {
@@ -53,7 +55,7 @@ function bytes(n) { return n >= 1 << 20 ? (n / (1 << 20)).toFixed(1) + " MiB" : 
 async function showStore() {
   try {
     const s = await getJson("api/stats");
-    const ev = s.evicted_succeeded + s.evicted_failed;
+    const ev = s.evicted_ordinary + s.evicted_expensive + s.evicted_slow + s.evicted_failed;
     document.getElementById("store").textContent =
       `${s.traces} traces · ${bytes(s.bytes)} of ${bytes(s.max_bytes)}` + (ev ? ` · ${ev} evicted` : "");
   } catch (_) { /* the header is a nicety */ }
@@ -79,8 +81,8 @@ function runsPage() {
   const info = el("p", { class: "muted", id: "runs-info" });
   const body = el("tbody", { id: "runs" });
   const table = el("table", { class: "runs" },
-    el("thead", {}, el("tr", {}, ["start", "run", "status", "duration", "correlation id", "spans", "logs", "tokens", "cost"].map((h, i) =>
-      el("th", { class: i >= 3 && i !== 4 ? "num" : undefined, text: h })))), body);
+    el("thead", {}, el("tr", {}, ["start", "run", "service", "status", "duration", "correlation id", "spans", "logs", "tokens", "cost"].map((h, i) =>
+      el("th", { class: i >= 4 && i !== 5 ? "num" : undefined, text: h })))), body);
   app.replaceChildren(el("h1", { text: "Runs" }), form, info, table);
 
   let shown = null, query = "", timer = null;
@@ -103,13 +105,14 @@ function runsPage() {
     info.textContent = data.matched === 0 ? "" :
       `${data.runs.length} of ${data.matched} matching run${data.matched === 1 ? "" : "s"}, newest first`;
     if (data.runs.length === 0) {
-      body.replaceChildren(el("tr", {}, el("td", { colspan: 9, class: "empty",
+      body.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "empty",
         text: query ? "No run matches these filters." : "No runs yet: run a workflow and it appears here." })));
       return;
     }
     body.replaceChildren(...data.runs.map((r) => el("tr", { class: "run", "data-trace-id": r.trace_id },
       el("td", { class: "mono", title: r.start, text: when(r.start) }),
       el("td", {}, el("a", { href: "traces/" + r.trace_id, class: "run-link", text: r.name })),
+      el("td", { class: "svc", text: r.service || "" }),
       el("td", { class: "status " + r.status, title: r.error || "", text: r.status }),
       el("td", { class: "num", text: ms(r.duration_ms) }),
       el("td", { class: "mono", text: r.correlation_id || "" }),
@@ -162,6 +165,7 @@ function badges(a, span) {
   if (tokens !== undefined) b(num(tokens) + " tokens", "llm");
   if (a["llm.cost.total"] !== undefined) b(usd(a["llm.cost.total"]), "llm");
   if (span.kind !== "internal") b(span.kind);
+  if (span.showService) b(span.service, "svc", "the process this span came from");
   if (span.status === "error") b(a["error.type"] || "error", "bad");
   return out;
 }
@@ -207,7 +211,7 @@ function detailOf(s) {
   return el("div", { id: "span-detail", "data-span-id": s.span_id },
     el("h2", { text: s.name }),
     el("table", {}, el("tbody", {},
-      rows({ span_id: s.span_id, parent: s.parent_span_id || "(none)", kind: s.kind, start: s.start, duration: ms(s.duration_ms), status: s.status }),
+      rows({ span_id: s.span_id, parent: s.parent_span_id || "(none)", service: s.service, kind: s.kind, start: s.start, duration: ms(s.duration_ms), status: s.status }),
       s.status_message ? el("tr", {}, el("td", { text: "error" }), el("td", { class: "status error", text: s.status_message })) : null)),
     el("h2", { text: "attributes" }),
     Object.keys(s.attributes).length ? el("table", {}, el("tbody", {}, rows(s.attributes))) : el("p", { class: "muted", text: "none" }),
@@ -227,6 +231,9 @@ async function tracePage(id) {
   }
   const run = t.run || {};
   document.title = (run.name || "trace") + " · " + (run.correlation_id || id);
+  // Spans from other processes say which (one trace across services).
+  const services = new Set(t.spans.map((s) => s.service));
+  for (const s of t.spans) s.showService = services.size > 1;
   const total = Math.max(t.duration_ms, 0.001);
   const summary = el("div", { class: "summary" },
     el("span", {}, "status ", el("b", { class: "status " + (run.status || ""), id: "run-status", text: run.status || "in progress" })),
@@ -234,6 +241,7 @@ async function tracePage(id) {
     run.correlation_id ? el("span", {}, "correlation id ", el("b", { class: "mono", id: "run-correlation", text: run.correlation_id })) : null,
     el("span", {}, "started ", el("b", { text: t.start })),
     el("span", {}, el("b", { text: t.spans.length }), " spans, ", el("b", { text: t.logs.length }), " log lines"),
+    services.size > 1 ? el("span", {}, el("b", { id: "run-services", text: services.size }), " services: " + [...services].join(", ")) : null,
     run.tokens !== undefined ? el("span", {}, "tokens ", el("b", { text: num(run.tokens) })) : null,
     run.cost_usd !== undefined ? el("span", {}, "cost ", el("b", { text: usd(run.cost_usd) })) : null,
     el("span", { class: "mono" }, "trace ", el("a", { href: "api/traces/" + id + "/otlp", title: "this trace as OTLP/JSON", text: id })));
@@ -298,9 +306,65 @@ async function tracePage(id) {
   if (first) select(first.span_id, false);
 }
 
+// ---- metrics page -------------------------------------------------------
+
+function pct(v) { return typeof v === "number" ? (v * 100).toFixed(1) + "%" : ""; }
+
+// Rates between two polls of the same totals.
+function rate(now, before, dt) {
+  if (!before || !(dt > 0) || typeof now !== "number" || typeof before !== "number") return "";
+  const r = Math.max(now - before, 0) / dt;
+  return r >= 10 ? r.toFixed(0) + "/s" : r.toFixed(2) + "/s";
+}
+
+function table(id, heads, rows, empty) {
+  const numeric = (h) => !/^(primitive|type|workflow|model)$/.test(h);
+  return rows.length
+    ? el("table", { class: "metrics", id }, el("thead", {}, el("tr", {}, heads.map((h) => el("th", { class: numeric(h) ? "num" : undefined, text: h })))),
+      el("tbody", {}, rows.map((cells) => el("tr", {}, cells.map((c, i) => el("td", { class: numeric(heads[i]) ? "num" : "mono", text: c }))))))
+    : el("p", { class: "muted", id, text: empty });
+}
+
+function metricsPage() {
+  document.title = "Metrics";
+  const info = el("p", { class: "muted", id: "metrics-info" });
+  const body = el("div", { id: "metrics" });
+  app.replaceChildren(el("h1", { text: "Metrics" }), info, body);
+  let prev = null;
+  async function refresh() {
+    let m;
+    try { m = await getJson("api/metrics"); } catch (e) { info.textContent = "error: " + e.message; return; }
+    if (!m.enabled) { info.textContent = m.why; body.replaceChildren(); return; }
+    const now = performance.now() / 1000;
+    const dt = prev ? now - prev.at : 0;
+    const before = (list, key, name) => prev && (prev.m[list].find((x) => x[key] === name) || {});
+    info.textContent = "Counts since the process started; percentiles from the duration histograms /metrics serves; rates over the last " +
+      (dt ? dt.toFixed(1) + " s" : "poll (shown from the second one)") + ".";
+    body.replaceChildren(
+      el("h2", { text: "Primitives" }),
+      table("metrics-primitives", ["primitive", "type", "calls", "rate", "errors", "error rate", "p50", "p95", "p99"],
+        m.primitives.map((p) => [p.primitive, p.type, num(p.calls), rate(p.calls, (before("primitives", "primitive", p.primitive) || {}).calls, dt),
+          num(p.errors), p.calls ? pct(p.errors / p.calls) : "", ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms)]),
+        "No primitive has run yet."),
+      el("h2", { text: "Caches" }),
+      table("metrics-caches", ["primitive", "hits", "misses", "hit rate"],
+        m.caches.map((c) => [c.primitive, num(c.hits), num(c.misses), pct(c.hit_rate)]), "No cache calls yet."),
+      el("h2", { text: "Workflows" }),
+      table("metrics-workflows", ["workflow", "runs", "rate", "failed", "cost", "cost per run", "p50", "p95"],
+        m.workflows.map((w) => [w.workflow, num(w.runs), rate(w.runs, (before("workflows", "workflow", w.workflow) || {}).runs, dt), num(w.errors),
+          usd(w.cost_usd), w.runs ? usd(w.cost_usd / w.runs) : "", ms(w.p50_ms), ms(w.p95_ms)]), "No workflow run has ended yet."),
+      el("h2", { text: "Models" }),
+      table("metrics-models", ["model", "requests", "tokens", "cost"],
+        m.models.map((x) => [x.model, num(x.requests), num(x.tokens), usd(x.cost_usd)]), "No LLM calls yet."));
+    prev = { at: now, m };
+  }
+  refresh();
+  setInterval(refresh, POLL_MS);
+}
+
 // ---- routing ------------------------------------------------------------
 
 const path = location.pathname.slice(base.pathname.length);
 const m = /^traces\/([0-9a-f]{32})\/?$/.exec(path);
 showStore();
-if (m) tracePage(m[1]); else runsPage();
+if (m) tracePage(m[1]); else if (/^dashboard\/?$/.test(path)) metricsPage(); else runsPage();
