@@ -9,6 +9,8 @@
 #     trace-context and baggage interop tests.
 #   - Chromium and chromedriver (Debian packages chromium, chromium-driver):
 #     the viewer's browser test.
+#   - docker-compose (Debian package): validates docker-compose.test.yml
+#     without a Docker daemon.
 # Everything Python goes into .backends/venv (git-ignored).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +21,7 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then
   mapfile -t need_apt < <(printf '%s\n' "${need_apt[@]}" | sort -u)
   echo "installing Debian packages: ${need_apt[*]}"

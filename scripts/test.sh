@@ -37,6 +37,17 @@ cargo clippy --workspace --all-targets -- -D warnings
 log "cargo doc (broken intra-doc links are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+log "compose stack and Prometheus config: docker-compose config, promtool check config (with the SLO rules)"
+if [ -n "${SKIP_INSTALL:-}" ] && ! command -v docker-compose >/dev/null; then
+  echo "    docker-compose not installed: skipped (scripts/install-backends.sh installs it)"
+else
+  docker-compose -f docker-compose.test.yml config -q
+  echo "    docker-compose.test.yml: valid"
+fi
+if command -v promtool >/dev/null || [ -z "${SKIP_INSTALL:-}" ]; then
+  promtool check config prometheus.yml
+fi
+
 log "cargo test --workspace (unit, integration and doc tests)"
 cargo test --workspace
 

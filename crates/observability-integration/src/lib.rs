@@ -59,3 +59,17 @@ pub use setup::{
     Meters, Observability, ObservabilityBuilder, ObservabilityGuard, ShutdownReport, SignalState,
     StatusReport, DEFAULT_SHUTDOWN_DEADLINE,
 };
+
+/// The Rust code blocks of the guides in `docs/`, compiled (and run, unless
+/// marked `no_run`) as doctests so they can't drift from the API.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../docs/getting-started.md")]
+    struct GettingStarted;
+    #[doc = include_str!("../../../docs/slo.md")]
+    struct Slo;
+    #[doc = include_str!("../../../docs/troubleshooting.md")]
+    struct Troubleshooting;
+    #[doc = include_str!("../../../docs/backends.md")]
+    struct Backends;
+}

@@ -23,6 +23,15 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` every second (`None`, after
     /// `backend_missing`, without the binary).
     pub async fn start(target: std::net::SocketAddr) -> Option<Prometheus> {
+        Self::start_with_rules(target, None).await
+    }
+
+    /// As [`start`](Self::start), evaluating the rules of `rules` (a rule
+    /// file) every second too.
+    pub async fn start_with_rules(
+        target: std::net::SocketAddr,
+        rules: Option<&std::path::Path>,
+    ) -> Option<Prometheus> {
         let Some(bin) = which("prometheus") else {
             super::backend_missing("prometheus (Debian package prometheus)");
             return None;
@@ -30,8 +39,11 @@ impl Prometheus {
         let port = super::free_port();
         let dir = std::env::temp_dir().join(format!("prom-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).unwrap();
+        let rule_files = rules.map_or_else(String::new, |r| {
+            format!("rule_files:\n  - '{}'\n", r.display())
+        });
         let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n{rule_files}scrape_configs:\n  - job_name: app\n    scrape_interval: 1s\n    static_configs:\n      - targets: ['{target}']\n"
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let child = Command::new(bin)
