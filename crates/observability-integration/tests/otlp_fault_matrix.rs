@@ -122,7 +122,12 @@ fn the_fault_matrix_on_both_protocols() {
         assert!(obs.report().all_live(), "{}", obs.report());
         let healthy = p99(rt.block_on(runs(&obs, &format!("{p}-healthy"), N)));
         obs.shutdown(Duration::from_secs(10));
-        let bound = healthy * 2 + Duration::from_millis(1);
+        // Twice the healthy p99 plus 5 ms: a 2-core machine ingesting in
+        // Phoenix at the same time moves a p99 of 150 runs by a few
+        // milliseconds (seen: 2.3 ms against a 1.7 ms bound), while a
+        // workflow that waited on the backend would take the export
+        // timeout (1 s) or the connect attempt.
+        let bound = healthy * 2 + Duration::from_millis(5);
         eprintln!("{p}: healthy p99 {healthy:?}, bound {bound:?}");
 
         for (fault, start) in [
