@@ -277,6 +277,19 @@ async fn the_demo_in_a_real_browser() {
     );
     let workflows = browser.find_all("#metrics-workflows tbody tr").await;
     assert!(!workflows.is_empty(), "runs per workflow shown");
+    // After 5 s of polling the page shows the last minute's figures.
+    let info = browser.find_all("#metrics-info").await;
+    let mut said = String::new();
+    for _ in 0..40 {
+        said = browser.text(&info[0]).await;
+        if said.contains("over the last") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(said.contains("over the last"), "no window: {said}");
+    let rows = browser.find_all("#metrics-primitives tbody tr").await;
+    assert_eq!(rows.len(), prims.len());
     browser.screenshot(&shots.join("metrics.png")).await;
 
     // SIGTERM: a clean shutdown that flushed everything.

@@ -91,7 +91,7 @@ impl Viewer {
 
     /// The registry the metrics page reads (the one `/metrics` serves).
     pub(crate) fn read_metrics_from(&self, prometheus: &crate::prometheus::PrometheusMetrics) {
-        let _ = self.metrics.set(prometheus.clone());
+        let _ = self.metrics.prometheus.set(prometheus.clone());
     }
 
     /// What the store holds and has let go.

@@ -38,8 +38,14 @@ pub(crate) enum Hosts {
 }
 
 /// Where the metrics page reads from: the registry `/metrics` serves,
-/// once setup has made it.
-pub(crate) type MetricsSource = Arc<std::sync::OnceLock<PrometheusMetrics>>;
+/// once setup has made it, and the snapshots of earlier polls.
+#[derive(Debug, Default)]
+pub(crate) struct MetricsState {
+    pub(crate) prometheus: std::sync::OnceLock<PrometheusMetrics>,
+    history: summary::History,
+}
+
+pub(crate) type MetricsSource = Arc<MetricsState>;
 
 /// The viewer's router.
 pub(crate) fn router(viewer: &Viewer, hosts: Hosts) -> Router {
@@ -257,13 +263,13 @@ async fn take_spans(State(store): State<Arc<Store>>, headers: HeaderMap, body: B
 
 /// `GET /api/metrics`: the metrics page's numbers.
 async fn metrics(State(source): State<MetricsSource>) -> Response {
-    let Some(prom) = source.get().cloned() else {
+    let Some(prom) = source.prometheus.get().cloned() else {
         return json_response(
             StatusCode::OK,
             &json!({ "enabled": false, "why": "Prometheus metrics are off (enable_prometheus = false); the metrics page reads the registry /metrics serves" }),
         );
     };
-    match off_runtime(move || summary::summarize(&prom.encode_text())).await {
+    match off_runtime(move || source.history.summarize(&prom.encode_text())).await {
         Ok(body) => json_response(StatusCode::OK, &body),
         Err(r) => refused(r),
     }

@@ -2,11 +2,15 @@
 //! registry `/metrics` serves (so its numbers are Prometheus's): per
 //! primitive calls, errors and p50/p95/p99 from the duration histogram
 //! (interpolated inside buckets as `histogram_quantile` does), cache hit
-//! rates, runs and cost per workflow, cost and tokens by model. Counts are
-//! since the process started; the page turns them into rates between its
-//! polls.
+//! rates, runs and cost per workflow, cost and tokens by model. Counts and
+//! percentiles are since the process started, and again over the last
+//! minute (`window`): each poll keeps a snapshot of the series it reads,
+//! and the window is the difference from the newest snapshot at least a
+//! minute old (or the oldest there is, once it is 5 s old).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value as Json};
 
@@ -137,17 +141,109 @@ fn ms(q: f64, buckets: &[(f64, f64)]) -> Json {
     quantile(q, buckets).map_or(Json::Null, |s| json!(s * 1000.0))
 }
 
+/// How far back the window reaches, and the least it must cover.
+const WINDOW: Duration = Duration::from_secs(60);
+const MIN_WINDOW: Duration = Duration::from_secs(5);
+/// Snapshots kept (polls come every 2 s from each open page).
+const MAX_SNAPSHOTS: usize = 256;
+
+/// The families the page reads (only these are kept in snapshots).
+fn read_by_page(name: &str) -> bool {
+    matches!(
+        name,
+        "primitive_executions_total"
+            | "primitive_duration_seconds_bucket"
+            | "cache_hit_total"
+            | "cache_miss_total"
+            | "workflow_runs_total"
+            | "workflow_run_duration_seconds_bucket"
+            | "workflow_run_cost_usd_sum"
+            | "llm_requests_total"
+            | "llm_cost_usd_total"
+            | "llm_tokens_total"
+    )
+}
+
+/// A series: its name and labels.
+type SeriesKey<'a> = (&'a str, &'a [(String, String)]);
+
+/// `current` minus `base`, series by series (a series that went down was
+/// reset, so it counts from zero).
+pub(crate) fn delta(current: &[Sample], base: &[Sample]) -> Vec<Sample> {
+    let before: HashMap<SeriesKey<'_>, f64> = base
+        .iter()
+        .map(|s| ((s.name.as_str(), s.labels.as_slice()), s.value))
+        .collect();
+    current
+        .iter()
+        .map(|s| {
+            let b = before
+                .get(&(s.name.as_str(), s.labels.as_slice()))
+                .copied()
+                .unwrap_or(0.0);
+            let value = if s.value >= b { s.value - b } else { s.value };
+            Sample { value, ..s.clone() }
+        })
+        .collect()
+}
+
+/// The snapshots of earlier polls.
+#[derive(Debug, Default)]
+pub(crate) struct History(Mutex<VecDeque<(Instant, Vec<Sample>)>>);
+
+impl History {
+    /// The page's data from `text`, with the last minute's figures under
+    /// `window` once there is an earlier snapshot to compare with.
+    pub(crate) fn summarize(&self, text: &str) -> Json {
+        self.summarize_at(text, Instant::now())
+    }
+
+    fn summarize_at(&self, text: &str, now: Instant) -> Json {
+        let current: Vec<Sample> = parse(text)
+            .into_iter()
+            .filter(|s| read_by_page(&s.name))
+            .collect();
+        let mut body = summarize_samples(&current);
+        let mut snaps = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let base = snaps
+            .iter()
+            .rev()
+            .find(|(t, _)| now.duration_since(*t) >= WINDOW)
+            .or(snaps.front())
+            .filter(|(t, _)| now.duration_since(*t) >= MIN_WINDOW);
+        if let Some((t, base)) = base {
+            let mut window = summarize_samples(&delta(&current, base));
+            window["seconds"] = json!(now.duration_since(*t).as_secs_f64().round());
+            body["window"] = window;
+        }
+        while snaps.len() >= MAX_SNAPSHOTS
+            || snaps
+                .get(1)
+                .is_some_and(|(t, _)| now.duration_since(*t) >= WINDOW)
+        {
+            snaps.pop_front();
+        }
+        snaps.push_back((now, current));
+        body
+    }
+}
+
 /// The metrics page's data from the exposition `text`.
+#[cfg(test)]
 pub(crate) fn summarize(text: &str) -> Json {
+    summarize_samples(&parse(text))
+}
+
+fn summarize_samples(samples: &[Sample]) -> Json {
     let mut prims: BTreeMap<(String, String), Primitive> = BTreeMap::new();
     let mut caches: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let mut flows: BTreeMap<String, Workflow> = BTreeMap::new();
     let mut models: BTreeMap<String, Model> = BTreeMap::new();
-    for s in parse(text) {
+    for s in samples {
         let prim = |s: &Sample| (s.label("primitive").to_owned(), s.label("type").to_owned());
         match s.name.as_str() {
             "primitive_executions_total" => {
-                let p = prims.entry(prim(&s)).or_default();
+                let p = prims.entry(prim(s)).or_default();
                 p.calls += s.value;
                 match s.label("status") {
                     "error" => p.errors += s.value,
@@ -156,9 +252,9 @@ pub(crate) fn summarize(text: &str) -> Json {
                 }
             }
             "primitive_duration_seconds_bucket" => {
-                let le = le(&s);
+                let le = le(s);
                 prims
-                    .entry(prim(&s))
+                    .entry(prim(s))
                     .or_default()
                     .buckets
                     .push((le, s.value));
@@ -177,7 +273,7 @@ pub(crate) fn summarize(text: &str) -> Json {
                 }
             }
             "workflow_run_duration_seconds_bucket" => {
-                let le = le(&s);
+                let le = le(s);
                 flows
                     .entry(s.label("workflow").to_owned())
                     .or_default()
@@ -266,6 +362,59 @@ mod tests {
         let c = [(1.0, 1.0), (f64::INFINITY, 10.0)];
         assert_eq!(quantile(0.99, &c), Some(1.0));
         assert_eq!(quantile(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]), None);
+    }
+
+    #[test]
+    fn the_window_is_the_difference_from_a_minute_ago() {
+        let h = History::default();
+        let text = |calls: u32, fast: u32| {
+            format!(
+                "primitive_executions_total{{primitive=\"p\",type=\"lambda\",status=\"ok\"}} {calls}\n\
+                 primitive_duration_seconds_bucket{{primitive=\"p\",type=\"lambda\",le=\"0.01\"}} {fast}\n\
+                 primitive_duration_seconds_bucket{{primitive=\"p\",type=\"lambda\",le=\"1\"}} {calls}\n\
+                 primitive_duration_seconds_bucket{{primitive=\"p\",type=\"lambda\",le=\"+Inf\"}} {calls}\n\
+                 unrelated_total 7\n"
+            )
+        };
+        let t0 = Instant::now();
+        let first = h.summarize_at(&text(100, 100), t0);
+        assert!(first.get("window").is_none(), "nothing to compare with yet");
+        assert_eq!(
+            h.summarize_at(&text(110, 100), t0 + Duration::from_secs(2))["window"],
+            Json::Null
+        );
+        // 10 s later: the 20 newer calls, all slow, are the window.
+        let later = h.summarize_at(&text(120, 100), t0 + Duration::from_secs(10));
+        let w = &later["window"];
+        assert_eq!(w["seconds"], 10.0);
+        assert_eq!(w["primitives"][0]["calls"], 20.0);
+        assert!(w["primitives"][0]["p50_ms"].as_f64().unwrap() > 10.0, "{w}");
+        assert!(
+            later["primitives"][0]["p50_ms"].as_f64().unwrap() <= 10.0,
+            "cumulative: mostly fast"
+        );
+        // Past a minute: the baseline is the newest snapshot a minute old.
+        let much_later = h.summarize_at(&text(200, 100), t0 + Duration::from_secs(75));
+        assert_eq!(much_later["window"]["seconds"], 65.0);
+        assert_eq!(much_later["window"]["primitives"][0]["calls"], 80.0);
+        assert!(h
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(_, s)| s.iter().all(|x| x.name != "unrelated_total")));
+    }
+
+    #[test]
+    fn a_reset_counter_counts_from_zero() {
+        let s = |v: f64| Sample {
+            name: "c".into(),
+            labels: vec![],
+            value: v,
+        };
+        assert_eq!(delta(&[s(5.0)], &[s(3.0)])[0].value, 2.0);
+        assert_eq!(delta(&[s(2.0)], &[s(3.0)])[0].value, 2.0);
+        assert_eq!(delta(&[s(2.0)], &[])[0].value, 2.0);
     }
 
     #[test]

@@ -338,21 +338,36 @@ function metricsPage() {
     const now = performance.now() / 1000;
     const dt = prev ? now - prev.at : 0;
     const before = (list, key, name) => prev && (prev.m[list].find((x) => x[key] === name) || {});
-    info.textContent = "Counts since the process started; percentiles from the duration histograms /metrics serves; rates over the last " +
-      (dt ? dt.toFixed(1) + " s" : "poll (shown from the second one)") + ".";
+    // The server's window (the last minute) when it has one: percentiles
+    // and rates over it; else since the start, and rates between polls.
+    const win = m.window;
+    const inWindow = (list, key, name) => (win && win[list].find((x) => x[key] === name && (x.calls || x.runs))) || null;
+    const perSec = (n) => { const r = n / win.seconds; return r >= 10 ? r.toFixed(0) + "/s" : r.toFixed(2) + "/s"; };
+    info.textContent = win
+      ? `Percentiles and rates over the last ${win.seconds} s, from the duration histograms /metrics serves; counts since the process started.`
+      : "Counts and percentiles since the process started, from the duration histograms /metrics serves; rates between polls" +
+        (dt ? ` (${dt.toFixed(1)} s)` : " (shown from the second one)") + ".";
     body.replaceChildren(
       el("h2", { text: "Primitives" }),
       table("metrics-primitives", ["primitive", "type", "calls", "rate", "errors", "error rate", "p50", "p95", "p99"],
-        m.primitives.map((p) => [p.primitive, p.type, num(p.calls), rate(p.calls, (before("primitives", "primitive", p.primitive) || {}).calls, dt),
-          num(p.errors), p.calls ? pct(p.errors / p.calls) : "", ms(p.p50_ms), ms(p.p95_ms), ms(p.p99_ms)]),
+        m.primitives.map((p) => {
+          const w = inWindow("primitives", "primitive", p.primitive);
+          const q = w || p;
+          return [p.primitive, p.type, num(p.calls), w ? perSec(w.calls) : rate(p.calls, (before("primitives", "primitive", p.primitive) || {}).calls, dt),
+            num(p.errors), q.calls ? pct(q.errors / q.calls) : "", ms(q.p50_ms), ms(q.p95_ms), ms(q.p99_ms)];
+        }),
         "No primitive has run yet."),
       el("h2", { text: "Caches" }),
       table("metrics-caches", ["primitive", "hits", "misses", "hit rate"],
         m.caches.map((c) => [c.primitive, num(c.hits), num(c.misses), pct(c.hit_rate)]), "No cache calls yet."),
       el("h2", { text: "Workflows" }),
       table("metrics-workflows", ["workflow", "runs", "rate", "failed", "cost", "cost per run", "p50", "p95"],
-        m.workflows.map((w) => [w.workflow, num(w.runs), rate(w.runs, (before("workflows", "workflow", w.workflow) || {}).runs, dt), num(w.errors),
-          usd(w.cost_usd), w.runs ? usd(w.cost_usd / w.runs) : "", ms(w.p50_ms), ms(w.p95_ms)]), "No workflow run has ended yet."),
+        m.workflows.map((w) => {
+          const x = inWindow("workflows", "workflow", w.workflow);
+          const q = x || w;
+          return [w.workflow, num(w.runs), x ? perSec(x.runs) : rate(w.runs, (before("workflows", "workflow", w.workflow) || {}).runs, dt), num(w.errors),
+            usd(w.cost_usd), w.runs ? usd(w.cost_usd / w.runs) : "", ms(q.p50_ms), ms(q.p95_ms)];
+        }), "No workflow run has ended yet."),
       el("h2", { text: "Models" }),
       table("metrics-models", ["model", "requests", "tokens", "cost"],
         m.models.map((x) => [x.model, num(x.requests), num(x.tokens), usd(x.cost_usd)]), "No LLM calls yet."));
