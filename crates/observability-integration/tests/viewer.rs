@@ -297,21 +297,9 @@ assert all(s.kind == 1 for s in spans), [s.kind for s in spans]
 assert any(s.status.code == 2 for s in spans)
 print(len(spans))
 "#;
-    let mut child = std::process::Command::new(python)
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(otlp.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-c", script]);
+    let out = support::with_stdin(cmd, otlp.to_string().as_bytes());
     assert!(
         out.status.success(),
         "protobuf refused the OTLP/JSON: {}",

@@ -242,7 +242,8 @@ fn correlation_id(trace: &Trace) -> Option<String> {
         })
 }
 
-fn number(span: &SpanData, key: &str) -> Option<f64> {
+/// A numeric attribute of `span`.
+pub(crate) fn number(span: &SpanData, key: &str) -> Option<f64> {
     span.attributes
         .iter()
         .find(|kv| kv.key.as_str() == key)

@@ -19,10 +19,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 
-use super::query::duration_ms;
+use super::query::{duration_ms, number};
 use super::store::run_failed;
 use crate::llm::names::total;
 
@@ -104,15 +103,7 @@ pub(crate) struct Judge {
 }
 
 fn cost(root: &SpanData) -> Option<f64> {
-    root.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == total::COST_TOTAL)
-        .and_then(|kv| match kv.value {
-            Value::F64(f) => Some(f),
-            Value::I64(i) => Some(i as f64),
-            _ => None,
-        })
-        .filter(|c| c.is_finite() && *c > 0.0)
+    number(root, total::COST_TOTAL).filter(|c| c.is_finite() && *c > 0.0)
 }
 
 impl Judge {

@@ -216,11 +216,7 @@ impl Store {
     /// Stores a batch of ended spans from `resource` (`None`: this
     /// process), then evicts down to the bound.
     pub(crate) fn insert_from(&self, spans: Vec<SpanData>, resource: Option<Arc<Resource>>) {
-        let logs = lock(&self.pending).take();
-        let mut inner = lock(&self.inner);
-        for line in logs {
-            self.add_log(&mut inner, line);
-        }
+        let (mut inner, _) = self.lock_with_logs();
         for span in spans {
             self.add_span(&mut inner, span, resource.as_ref());
         }
@@ -235,15 +231,23 @@ impl Store {
 
     /// The store, read under its lock, with queued log lines joined first.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Inner) -> R) -> R {
-        let logs = lock(&self.pending).take();
-        let mut inner = lock(&self.inner);
-        if !logs.is_empty() {
-            for line in logs {
-                self.add_log(&mut inner, line);
-            }
+        let (mut inner, joined) = self.lock_with_logs();
+        if joined {
             self.settle(&mut inner);
         }
         f(&inner)
+    }
+
+    /// The store locked, with the waiting log lines joined to their traces
+    /// (not yet settled); whether there were any.
+    fn lock_with_logs(&self) -> (MutexGuard<'_, Inner>, bool) {
+        let logs = lock(&self.pending).take();
+        let mut inner = lock(&self.inner);
+        let joined = !logs.is_empty();
+        for line in logs {
+            self.add_log(&mut inner, line);
+        }
+        (inner, joined)
     }
 
     /// What the store holds and let go.

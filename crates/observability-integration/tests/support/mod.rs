@@ -61,31 +61,32 @@ pub async fn scrape(addr: std::net::SocketAddr, accept: Option<&str>) -> String 
 /// `promtool check metrics` on `text`: panics with promtool's words when it
 /// rejects it (after `backend_missing` without promtool).
 pub fn promtool_accepts(text: &str) {
-    use std::io::Write;
     let Some(promtool) = prometheus::which("promtool") else {
         backend_missing("promtool (Debian package prometheus)");
         return;
     };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let mut cmd = std::process::Command::new(promtool);
+    cmd.args(["check", "metrics"]);
+    let out = with_stdin(cmd, text.as_bytes());
     assert!(
         out.status.success(),
         "promtool rejected the text:\n{}\n{}\n---\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `cmd` with `input` on its stdin; its output once it exits.
+pub fn with_stdin(mut cmd: std::process::Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Under CI=true a missing backend fails the test; otherwise it skips.
